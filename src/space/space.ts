@@ -1,0 +1,36 @@
+/**
+ * The search space: one variable set per layer group. A candidate assigns each group a
+ * sparsity ratio, a pattern and a precision.
+ */
+import type { Pattern, Precision } from '../plan/sparsity.js';
+
+export interface GroupChoice {
+  ratio: number;
+  pattern: Pattern;
+  precision: Precision;
+}
+
+export interface Candidate {
+  /** Layer group id → its choice. Groups absent stay dense fp32. */
+  groups: Record<string, GroupChoice>;
+}
+
+export interface GroupSpace {
+  id: string;
+  /** Weights (initializer names) whose masks this group decides together. */
+  weights: string[];
+  /** Prunable parameter count of the group; strategies rank groups by it and by importance. */
+  parameters: number;
+  /** Normalised importance of the group (sum of |w|, scaled to mean 1 across groups). */
+  importance: number;
+  patterns: Pattern[];
+  precisions: Precision[];
+  /** Ratio range and the step ratios are rounded to, so candidate hashes are stable. */
+  minRatio: number;
+  maxRatio: number;
+  ratioStep: number;
+}
+
+export interface SearchSpace {
+  groups: GroupSpace[];
+}
