@@ -56,8 +56,33 @@ export interface KernelArtifact {
   buildMs: number;
 }
 
+/** One row of the kernel cache (the store's `kernels` table implements KernelIndex). */
+export interface KernelRecord {
+  hash: string;
+  fingerprintId: string;
+  language: 'c' | 'cuda';
+  entry: string;
+  sourcePath: string;
+  libraryPath: string;
+  buildMs: number;
+  status: 'ok' | 'build_failed' | 'wrong' | 'crashed';
+  /** Max relative error found by check mode; null until verified. */
+  maxRelError: number | null;
+  error: string | null;
+  sizeBytes: number;
+}
+
+/** Where built kernels are remembered across processes (the store), so none is built or verified twice. */
+export interface KernelIndex {
+  getKernel(hash: string): KernelRecord | undefined;
+  putKernel(record: KernelRecord): void;
+  touchKernel(hash: string): void;
+}
+
 export interface CompileOptions {
   sparsity?: ModelSparsity;
+  /** The store's kernel table; without it only the on-disk cache is used. */
+  kernelIndex?: KernelIndex;
   threads?: number;
   /** Called as kernels are built, for progress display. */
   onProgress?: (event: { built: number; total: number; cached: number }) => void;
