@@ -16,10 +16,10 @@ export async function main(argv: string[]): Promise<number> {
     .description('Makes neural networks faster by sparsity and lower precision, judged by compiled kernels timed on the real machine.')
     .version(packageVersion(), '-V, --version')
     .option('--debug', 'print stack traces on errors')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   program.configureOutput({
-    outputError: (str, write) => write(`tesa: ${str.replace(/^error: /, '').trimEnd()}\n`),
+    // One line, like every other tesa error: commander's message plus a hint.
+    outputError: (str, write) => write(`tesa: ${str.replace(/^error: /, '').replace(/\s*\n\s*/g, ' ').trim()} (hint: run with --help for usage)\n`),
   });
   registerCommands(program);
   try {

@@ -21,7 +21,7 @@ export interface GroupSpace {
   weights: string[];
   /** Prunable parameter count of the group; strategies rank groups by it and by importance. */
   parameters: number;
-  /** Normalised importance of the group (sum of |w|, scaled to mean 1 across groups). */
+  /** Normalised importance of the group (mean |w| per parameter, scaled to mean 1 across groups). */
   importance: number;
   patterns: Pattern[];
   precisions: Precision[];
@@ -29,6 +29,10 @@ export interface GroupSpace {
   minRatio: number;
   maxRatio: number;
   ratioStep: number;
+  /** True when the weights' masks are aligned on the group's coupled axis (groups on); false for a single independent weight. */
+  coupled?: boolean;
+  /** The layer group's kind ('ffn', 'residual', …) or 'single'. */
+  kind?: string;
 }
 
 export interface SearchSpace {

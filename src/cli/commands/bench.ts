@@ -1,0 +1,155 @@
+/**
+ * `tesa bench model <model>`: our compiled dense model beside onnxruntime-node in one run
+ * (same threads, same seeded inputs, timed A B A B so drift hits both), plus the largest
+ * relative difference of their outputs. `tesa bench kernel` lives in bench-kernel.ts.
+ */
+import type { Command } from 'commander';
+import { createOrtSession, type OrtFeed } from '../../model/ort.js';
+import { loadModel } from '../../model/load.js';
+import { randomInputs } from '../../model/inputs.js';
+import type { TensorData } from '../../model/graph.js';
+import { CpuBackend } from '../../../backends/cpu/cpu-backend.js';
+import { interleaved, type Sampler } from '../../evaluate/measure.js';
+import type { LatencyStats } from '../../evaluate/stats.js';
+import { addJsonOption, parseCount, printJson } from '../options.js';
+import { table } from '../format.js';
+import { register as registerBenchKernel } from './bench-kernel.js';
+
+export interface BenchSide {
+  medianMs: number;
+  ciLowMs: number;
+  ciHighMs: number;
+  madMs: number;
+  n: number;
+}
+
+export interface BenchModelResult {
+  model: string;
+  threads: number;
+  isa: string;
+  ours: BenchSide;
+  onnxruntime: BenchSide;
+  ratio: number;
+  maxRelError: number;
+  compile: { kernelsBuilt: number; kernelsCached: number; buildMs: number; compilerCalls: number };
+  roundRatios: number[];
+}
+
+export function side(s: LatencyStats): BenchSide {
+  return { medianMs: s.medianMs, ciLowMs: s.ciLowMs, ciHighMs: s.ciHighMs, madMs: s.madMs, n: s.n };
+}
+
+/** max |a - b| / max |b| over one tensor (b the reference). */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let m = 0;
+  for (let i = 0; i < b.length; i++) {
+    const x = Number(a[i]);
+    const y = Number(b[i]);
+    if (Number.isNaN(x) !== Number.isNaN(y)) return Infinity;
+    d = Math.max(d, Math.abs(x - y));
+    m = Math.max(m, Math.abs(y));
+  }
+  if (a.length !== b.length) return Infinity;
+  return d === 0 ? 0 : d / Math.max(m, 1e-30);
+}
+
+/** Times ORT's session.run n times. */
+export function ortSampler(run: () => Promise<unknown>): Sampler {
+  return async (n) => {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      await run();
+      out.push(performance.now() - t0);
+    }
+    return out;
+  };
+}
+
+export interface BenchModelOptions {
+  threads?: number;
+  isa?: string;
+  rounds?: number;
+  perRound?: number;
+  cacheDir?: string;
+  seed?: number;
+}
+
+export async function benchModel(spec: string, opts: BenchModelOptions = {}): Promise<BenchModelResult> {
+  const threads = opts.threads ?? 1;
+  const graph = await loadModel(spec);
+  const backend = new CpuBackend({ threads, isa: opts.isa, cacheDir: opts.cacheDir });
+  const ort = await createOrtSession(graph, { threads });
+  try {
+    const model = await backend.compile(graph);
+    const inputs = randomInputs(graph, opts.seed ?? 1);
+    const feeds: Record<string, OrtFeed> = inputs;
+    const session = await backend.openSession(model, inputs as Record<string, TensorData>);
+    try {
+      await session.time(1);
+      const ours = await session.outputs();
+      const theirs = await ort.run(feeds);
+      let maxRelError = 0;
+      for (const [name, v] of ours) {
+        const o = theirs.get(name);
+        maxRelError = Math.max(maxRelError, o ? relError(v, o.data as unknown as ArrayLike<number>) : Infinity);
+      }
+      const res = await interleaved((n) => session.time(n), ortSampler(() => ort.run(feeds)), {
+        rounds: opts.rounds ?? 12,
+        perRound: opts.perRound ?? 3,
+        warmup: 2,
+        ciTarget: 0.02,
+        minRounds: 4,
+      });
+      return {
+        model: spec,
+        threads,
+        isa: (await backend.fingerprint()).isa,
+        ours: side(res.a.stats),
+        onnxruntime: side(res.b.stats),
+        ratio: res.ratio,
+        maxRelError,
+        compile: { ...model.stats, compilerCalls: backend.compilerCalls },
+        roundRatios: res.roundRatios,
+      };
+    } finally {
+      await session.close();
+    }
+  } finally {
+    await ort.release();
+    await backend.close();
+  }
+}
+
+const ms = (x: number): string => x.toFixed(3);
+
+export function register(program: Command): void {
+  const bench = program.command('bench').description('benchmarks against onnxruntime-node (and OpenBLAS for kernels), in one run');
+  addJsonOption(
+    bench
+      .command('model <model>')
+      .description('dense latency of our compiled model beside onnxruntime-node (same threads, same inputs), and their largest output difference')
+      .option('--threads <n>', 'threads for both (default 1)', (v) => parseCount(v, '--threads', 1))
+      .option('--isa <isa>', 'force the micro-kernel ISA: avx512, avx2 or generic (default: best the CPU has)')
+      .option('--rounds <n>', 'A-B rounds (default 12)', (v) => parseCount(v, '--rounds', 1)),
+  ).action(async (spec: string, o: { threads?: number; isa?: string; rounds?: number; json?: boolean }) => {
+    const r = await benchModel(spec, { threads: o.threads, isa: o.isa, rounds: o.rounds });
+    if (o.json) {
+      printJson(r);
+      return;
+    }
+    process.stdout.write(
+      `${spec}: ${r.threads} thread(s), ${r.isa}; compiled ${r.compile.kernelsBuilt} kernels (${r.compile.kernelsCached} cached) in ${(r.compile.buildMs / 1000).toFixed(1)} s\n` +
+        table(
+          ['', 'median ms', 'CI low', 'CI high', 'MAD', 'n'],
+          [
+            ['ours', ms(r.ours.medianMs), ms(r.ours.ciLowMs), ms(r.ours.ciHighMs), ms(r.ours.madMs), String(r.ours.n)],
+            ['onnxruntime', ms(r.onnxruntime.medianMs), ms(r.onnxruntime.ciLowMs), ms(r.onnxruntime.ciHighMs), ms(r.onnxruntime.madMs), String(r.onnxruntime.n)],
+          ],
+        ) +
+        `\nratio ours/onnxruntime: ${r.ratio.toFixed(3)}   max relative output difference: ${r.maxRelError.toExponential(2)}\n`,
+    );
+  });
+  registerBenchKernel(bench);
+}

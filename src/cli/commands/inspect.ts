@@ -1,0 +1,75 @@
+/**
+ * `tesa inspect <model>`: what a model is made of, counted after constant folding and Identity
+ * removal: ops by type, parameters, FLOPs, inputs and outputs, and every weight's shape.
+ */
+import type { Command } from 'commander';
+import type { Graph } from '../../model/graph.js';
+import { loadModel } from '../../model/load.js';
+import { summarize, type GraphSummary } from '../../model/summary.js';
+import { table } from '../format.js';
+import { parseDimBindings, printJson } from '../options.js';
+
+export interface InspectOptions {
+  json?: boolean;
+  dim?: Record<string, number>;
+}
+
+/** `--dim name=value`, repeatable (and `a=1,b=2` in one go); later values win. */
+function collectDim(value: string, previous: Record<string, number>): Record<string, number> {
+  return { ...previous, ...parseDimBindings(value) };
+}
+
+function fmtCount(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** 1.23 G, 456.7 M, …: FLOPs at a glance. */
+export function fmtFlops(n: number): string {
+  const units: [number, string][] = [
+    [1e12, 'T'],
+    [1e9, 'G'],
+    [1e6, 'M'],
+    [1e3, 'k'],
+  ];
+  for (const [v, u] of units) if (n >= v) return `${(n / v).toFixed(2)} ${u}`;
+  return String(n);
+}
+
+const shapeText = (s: number[]): string => `[${s.join(', ')}]`;
+
+export function renderSummary(spec: string, s: GraphSummary): string {
+  const lines: string[] = [];
+  lines.push(`model       ${spec}${s.name && s.name !== spec ? ` (${s.name})` : ''}`);
+  lines.push(`parameters  ${fmtCount(s.parameters)}`);
+  lines.push(`FLOPs       ${fmtFlops(s.flops)} (${fmtCount(s.flops)})`);
+  lines.push('', 'inputs');
+  lines.push(table(['name', 'dtype', 'shape'], s.inputs.map((t) => [t.name, t.dtype, shapeText(t.shape)])).replace(/^/gm, '  '));
+  lines.push('', 'outputs');
+  lines.push(table(['name', 'dtype', 'shape'], s.outputs.map((t) => [t.name, t.dtype, shapeText(t.shape)])).replace(/^/gm, '  '));
+  const opRows = Object.entries(s.ops).sort(([a, x], [b, y]) => y - x || (a < b ? -1 : 1));
+  lines.push('', `ops (${opRows.reduce((a, [, n]) => a + n, 0)} nodes)`);
+  lines.push(table(['op', 'count'], opRows.map(([op, n]) => [op, String(n)])).replace(/^/gm, '  '));
+  lines.push('', `weights (${s.weights.length})`);
+  lines.push(table(['name', 'shape', 'op', 'node'], s.weights.map((w) => [w.name, shapeText(w.shape), w.op, w.node])).replace(/^/gm, '  '));
+  return `${lines.join('\n')}\n`;
+}
+
+/** Loads and summarises `spec`; the JSON `tesa inspect --json` prints. */
+export async function inspectModel(spec: string, opts: InspectOptions = {}): Promise<{ graph: Graph; summary: GraphSummary }> {
+  const graph = await loadModel(spec, { dims: opts.dim });
+  return { graph, summary: summarize(graph) };
+}
+
+export function register(program: Command): void {
+  program
+    .command('inspect')
+    .description('show a model after constant folding: ops by type, parameters, FLOPs, inputs/outputs and every weight shape')
+    .argument('<model>', 'an .onnx file or zoo:NAME')
+    .option('--json', 'print the summary as JSON')
+    .option('--dim <name=value>', 'value of a symbolic input dim (repeatable)', collectDim, {})
+    .action(async (model: string, opts: InspectOptions) => {
+      const { summary } = await inspectModel(model, opts);
+      if (opts.json) printJson(summary);
+      else process.stdout.write(renderSummary(model, summary));
+    });
+}

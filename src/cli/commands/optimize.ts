@@ -1,0 +1,93 @@
+/**
+ * `tesa optimize`: searches per-layer-group sparsity that meets a latency budget, judged by
+ * kernels compiled for each candidate and timed on this machine. Every option is validated
+ * (and the model loaded) before anything is written to the store.
+ */
+import { availableParallelism } from 'node:os';
+import type { Command } from 'commander';
+import { openStore } from '../../../db/store.js';
+import { DEFAULT_MAX_TRIALS, DEFAULT_MODEL, resolveSearchConfig, storedOptions, type RawOptimizeOptions } from '../../search/config.js';
+import { executeSearch } from '../../search/execute.js';
+import { tapeFromEnv } from '../../search/replay.js';
+import { prepareRuntime } from '../../search/runtime.js';
+import { ttyWatchObserver } from '../../tui/observer.js';
+import { detachedLines, optimizeDetached } from '../../daemon/detach.js';
+
+interface OptimizeFlags extends RawOptimizeOptions {
+  db?: string;
+  json?: boolean;
+  detach?: boolean;
+}
+
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+export function defaultThreads(): number {
+  return Math.max(1, availableParallelism());
+}
+
+export function register(program: Command): void {
+  program
+    .command('optimize')
+    .description('search per-layer sparsity that meets a latency budget, measured on this machine')
+    .option('--model <model>', `an .onnx file or zoo:NAME (default ${DEFAULT_MODEL})`)
+    .option('--target <target>', 'backend to compile and time on (cpu)')
+    .option('--latency-budget <budget>', 'a ratio of the dense latency (0.7) or an absolute time (12ms); default 0.7')
+    .option('--strategy <name>', 'sa, autocompress or random (default sa)')
+    .option('--strategy-option <key=value>', 'a strategy setting, e.g. coolingRate=0.95 (repeatable)', collect)
+    .option('--max-trials <n>', `stop after this many trials (default ${DEFAULT_MAX_TRIALS})`)
+    .option('--time-limit <duration>', 'stop after this long, e.g. 90s, 30m, 2h (default 5m)')
+    .option('--seed <n>', 'seed of every random choice (default 1)')
+    .option('--patterns <list>', 'sparsity patterns to search, comma-separated (default: what the backend accelerates)')
+    .option('--precisions <list>', 'precisions to search, comma-separated (default fp32)')
+    .option('--groups <on|off>', 'decide one value per layer group (on) or per layer (off); default on')
+    .option('--evaluator <name>', 'quality: proxy (default), fidelity or cmd:"<command>"')
+    .option('--cost <latency|flops>', 'judge candidates by measured latency (default) or by FLOPs')
+    .option('--threads <n>', 'threads for kernels and builds (default: all cores)')
+    .option('--finetune-cmd <command>', 'autocompress: a command run after each round (JSON on stdin and stdout)')
+    .option('--finetune-timeout <duration>', 'time allowed to --finetune-cmd per round (default 10m)')
+    .option('--final-rounds <n>', 'A-B rounds of the final interleaved re-measurement (default 4)')
+    .option('--db <path>', 'the tesa database (default $TESA_DB or the state folder)')
+    .option('--json', 'print the result as JSON')
+    .option('--detach', 'queue the search for the background daemon (started if needed) and return at once')
+    .action(async (flags: OptimizeFlags) => {
+      process.exitCode = await optimize(flags);
+    });
+}
+
+export async function optimize(flags: OptimizeFlags): Promise<number> {
+  const config = resolveSearchConfig(flags, defaultThreads());
+  if (flags.detach === true) {
+    const d = await optimizeDetached(config, flags.db);
+    process.stdout.write(flags.json === true ? `${JSON.stringify({ searchId: d.searchId, status: 'queued', daemonPid: d.daemonPid })}\n` : `${detachedLines(d).join('\n')}\n`);
+    return 0;
+  }
+  const tape = tapeFromEnv();
+  const runtime = await prepareRuntime(config, { dbPath: flags.db });
+  let store;
+  try {
+    store = openStore(flags.db);
+  } catch (e) {
+    await runtime.backend.close().catch(() => {});
+    throw e;
+  }
+  try {
+    const search = store.createSearch({
+      model: config.model,
+      target: config.target,
+      strategy: config.strategy,
+      budget: config.budget,
+      options: storedOptions(config),
+      status: 'running',
+      fingerprint: runtime.fingerprint,
+    });
+    // On a terminal the live watch screen replaces the line per trial.
+    const screen = ttyWatchObserver(store.path, search.id, flags.json === true);
+    try {
+      return await executeSearch({ store, searchId: search.id, runtime, tape, json: flags.json === true, dbPath: flags.db, ...(screen ? { observer: screen } : {}) });
+    } finally {
+      screen?.close();
+    }
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * `tesa resume <id>`: continues a paused, stopped, failed or killed search from its last
+ * checkpoint — same RNG state, temperature and current point; cached kernels and stored
+ * measurements reused; a trial left running by a dead process is re-run. A search that another
+ * live process runs is refused (LOCKED); a finished one just prints its result.
+ */
+import type { Command } from 'commander';
+import { openStore } from '../../../db/store.js';
+import { parseSearchId } from '../options.js';
+import { configFromStored } from '../../search/config.js';
+import { executeSearch } from '../../search/execute.js';
+import { tapeFromEnv } from '../../search/replay.js';
+import { prepareRuntime } from '../../search/runtime.js';
+import { summarizeSearch, summaryLines } from '../../search/summary.js';
+
+export function register(program: Command): void {
+  program
+    .command('resume')
+    .description('continue a search where it stopped')
+    .argument('<id>', 'search id (see tesa list)')
+    .option('--db <path>', 'the tesa database (default $TESA_DB or the state folder)')
+    .option('--json', 'print the result as JSON')
+    .action(async (id: string, flags: { db?: string; json?: boolean }) => {
+      process.exitCode = await resume(id, flags);
+    });
+}
+
+export async function resume(idText: string, flags: { db?: string; json?: boolean }): Promise<number> {
+  const id = parseSearchId(idText);
+  const tape = tapeFromEnv();
+  const store = openStore(flags.db);
+  try {
+    const s = store.requireSearch(id);
+    if (s.status === 'done') {
+      const sum = summarizeSearch(store, id);
+      process.stdout.write(flags.json ? `${JSON.stringify(sum.json)}\n` : `${summaryLines(sum).join('\n')}\n`);
+      return 0;
+    }
+    // Refuse a live owner before the (slower) model load; the loop re-acquires as the same owner.
+    store.acquireSearch(id);
+    let runtime;
+    try {
+      runtime = await prepareRuntime(configFromStored(s.model, s.target, s.strategy, s.budget, s.options), { dbPath: flags.db });
+    } catch (e) {
+      store.releaseSearch(id);
+      throw e;
+    }
+    return await executeSearch({ store, searchId: id, runtime, tape, json: flags.json === true, dbPath: flags.db });
+  } finally {
+    store.close();
+  }
+}

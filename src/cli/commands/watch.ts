@@ -1,0 +1,29 @@
+/** `tesa watch [id]`: the live screen of a search, from any terminal; q leaves, the search goes on. */
+import type { Command } from 'commander';
+import { openStore } from '../../../db/store.js';
+import { badInput } from '../../errors.js';
+import { defaultSearchId } from '../../tui/read-store.js';
+import { snapshotText, watchSearch } from '../../tui/run-watch.js';
+
+export function parseSearchId(text: string): number {
+  if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw badInput(`search id ${JSON.stringify(text)} is not a number`, "run 'tesa list' to see the ids");
+  return Number(text);
+}
+
+export function register(program: Command): void {
+  program
+    .command('watch')
+    .argument('[id]', 'search id (default: the newest running or queued search)')
+    .description('show a search live: progress, best so far, groups, latency/quality scatter, trials (p pause/resume, s stop, q leave)')
+    .option('--db <path>', 'database file (default: $TESA_DB or ~/.local/state/tesa/tesa.db)')
+    .action(async (id: string | undefined, opts: { db?: string }) => {
+      const store = openStore(opts.db);
+      try {
+        const searchId = id === undefined ? defaultSearchId(store) : store.requireSearch(parseSearchId(id)).id;
+        if (process.stdout.isTTY) await watchSearch(store, searchId);
+        else await snapshotText(store, searchId);
+      } finally {
+        store.close();
+      }
+    });
+}

@@ -1,0 +1,174 @@
+/**
+ * The options of a search, validated once and stored with it (searches.options), so that
+ * `tesa resume` continues with exactly what `tesa optimize` was given. Every bad value is a
+ * BAD_INPUT naming the option, raised before anything touches the store.
+ */
+import { badInput } from '../errors.js';
+import { parseBudget as parseBudgetOption, parseDuration as parseDurationOption } from '../cli/options.js';
+import type { Budget } from '../../db/store.js';
+import type { Pattern, Precision } from '../plan/sparsity.js';
+import type { JsonValue } from '../../strategies/strategy.js';
+import { parsePatternList, parsePrecisionList } from '../space/patterns.js';
+import { strategyNames } from '../../strategies/registry.js';
+
+export interface SearchConfig {
+  model: string;
+  target: string;
+  budget: Budget;
+  strategy: string;
+  strategyOptions: Record<string, JsonValue>;
+  maxTrials: number;
+  timeLimitMs: number;
+  seed: number;
+  /** null: the backend's defaults. */
+  patterns: Pattern[] | null;
+  precisions: Precision[];
+  groups: 'on' | 'off';
+  evaluator: string;
+  cost: 'latency' | 'flops';
+  threads: number;
+  /** AutoCompress per-round hook (JSON on stdin, JSON on stdout). */
+  finetuneCmd: string | null;
+  finetuneTimeoutMs: number;
+  /** Rounds of A-B-A-B interleaving for the final re-measurement. */
+  finalRounds: number;
+}
+
+export const DEFAULT_MODEL = 'zoo:mlp';
+export const DEFAULT_MAX_TRIALS = 16;
+export const DEFAULT_TIME_LIMIT_MS = 5 * 60_000;
+
+/** `0.7` (a ratio of the dense latency, in (0, 1]) or `12ms` / `1.5s` (absolute): the CLI's shared parser. */
+export function parseBudget(text: string, option = '--latency-budget'): Budget {
+  return parseBudgetOption(text, option);
+}
+
+/** `90s`, `30m`, `2h`, `1h30m`, `500ms`; a bare number is seconds. Must be positive. */
+export function parseDuration(text: string, option = '--time-limit'): number {
+  const ms = parseDurationOption(text, option);
+  if (!(ms > 0) || !Number.isFinite(ms)) throw badInput(`${option} '${text}': expected a positive duration like 90s, 30m, 2h or 1h30m`, `for example ${option} 30m`);
+  return ms;
+}
+
+export function parsePositiveInt(text: string, option: string, max = 1_000_000_000): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t) || Number(t) < 1 || Number(t) > max) throw badInput(`${option} ${JSON.stringify(text)} must be a whole number from 1 to ${max}`, `for example ${option} 20`);
+  return Number(t);
+}
+
+export function parseSeed(text: string, option = '--seed'): number {
+  const t = text.trim();
+  if (!/^\d+$/.test(t) || !Number.isSafeInteger(Number(t))) throw badInput(`${option} ${JSON.stringify(text)} must be a non-negative whole number`, 'for example --seed 42');
+  return Number(t);
+}
+
+export function parseChoice<T extends string>(text: string, option: string, choices: readonly T[]): T {
+  const t = text.trim();
+  if (!(choices as readonly string[]).includes(t)) throw badInput(`${option} ${JSON.stringify(text)} is not one of ${choices.join(', ')}`, `use ${option} ${choices[0]}`);
+  return t as T;
+}
+
+/** `key=value` pairs; values parse as JSON when they can (numbers, booleans), else stay strings. */
+export function parseStrategyOptions(pairs: readonly string[], option = '--strategy-option'): Record<string, JsonValue> {
+  const out: Record<string, JsonValue> = {};
+  for (const pair of pairs) {
+    const i = pair.indexOf('=');
+    if (i <= 0) throw badInput(`${option} ${JSON.stringify(pair)} is not key=value`, `for example ${option} coolingRate=0.95`);
+    const key = pair.slice(0, i).trim();
+    const raw = pair.slice(i + 1).trim();
+    let value: JsonValue = raw;
+    try {
+      value = JSON.parse(raw) as JsonValue;
+    } catch {
+      value = raw;
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+export interface RawOptimizeOptions {
+  model?: string;
+  target?: string;
+  latencyBudget?: string;
+  strategy?: string;
+  strategyOption?: string[];
+  maxTrials?: string;
+  timeLimit?: string;
+  seed?: string;
+  patterns?: string;
+  precisions?: string;
+  groups?: string;
+  evaluator?: string;
+  cost?: string;
+  threads?: string;
+  finetuneCmd?: string;
+  finetuneTimeout?: string;
+  finalRounds?: string;
+}
+
+export const TARGETS = ['cpu'] as const;
+
+/** Every option checked and defaulted; throws BAD_INPUT at the first bad one. */
+export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: number): SearchConfig {
+  const model = (raw.model ?? DEFAULT_MODEL).trim();
+  if (model.length === 0) throw badInput('--model is empty', 'give an .onnx path or zoo:NAME, e.g. --model zoo:mlp');
+  const target = parseChoice(raw.target ?? 'cpu', '--target', TARGETS);
+  const strategy = parseChoice(raw.strategy ?? 'sa', '--strategy', strategyNames());
+  const evaluator = (raw.evaluator ?? 'proxy').trim();
+  if (!/^(proxy|fidelity|cmd:.+)$/.test(evaluator)) throw badInput(`--evaluator ${JSON.stringify(raw.evaluator)} is not an evaluator`, 'use proxy, fidelity or cmd:"<command>"');
+  return {
+    model,
+    target,
+    budget: parseBudget(raw.latencyBudget ?? '0.7'),
+    strategy,
+    strategyOptions: parseStrategyOptions(raw.strategyOption ?? []),
+    maxTrials: raw.maxTrials === undefined ? DEFAULT_MAX_TRIALS : parsePositiveInt(raw.maxTrials, '--max-trials', 1_000_000),
+    timeLimitMs: raw.timeLimit === undefined ? DEFAULT_TIME_LIMIT_MS : parseDuration(raw.timeLimit),
+    seed: raw.seed === undefined ? 1 : parseSeed(raw.seed),
+    patterns: raw.patterns === undefined ? null : parsePatternList(raw.patterns),
+    precisions: raw.precisions === undefined ? ['fp32'] : parsePrecisionList(raw.precisions),
+    groups: parseChoice(raw.groups ?? 'on', '--groups', ['on', 'off'] as const),
+    evaluator,
+    cost: parseChoice(raw.cost ?? 'latency', '--cost', ['latency', 'flops'] as const),
+    threads: raw.threads === undefined ? defaultThreads : parsePositiveInt(raw.threads, '--threads', 1024),
+    finetuneCmd: raw.finetuneCmd === undefined ? null : nonEmpty(raw.finetuneCmd, '--finetune-cmd'),
+    finetuneTimeoutMs: raw.finetuneTimeout === undefined ? 10 * 60_000 : parseDuration(raw.finetuneTimeout, '--finetune-timeout'),
+    finalRounds: raw.finalRounds === undefined ? 4 : parsePositiveInt(raw.finalRounds, '--final-rounds', 100),
+  };
+}
+
+function nonEmpty(v: string, option: string): string {
+  if (v.trim().length === 0) throw badInput(`${option} is empty`, `give a command, e.g. ${option} "python3 finetune.py"`);
+  return v;
+}
+
+/** The stored options back into a config (for resume); tolerant of fields added later. */
+export function configFromStored(model: string, target: string, strategy: string, budget: Budget, options: Record<string, unknown>): SearchConfig {
+  const o = options as Partial<SearchConfig>;
+  return {
+    model,
+    target,
+    budget,
+    strategy,
+    strategyOptions: o.strategyOptions ?? {},
+    maxTrials: o.maxTrials ?? DEFAULT_MAX_TRIALS,
+    timeLimitMs: o.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS,
+    seed: o.seed ?? 1,
+    patterns: o.patterns ?? null,
+    precisions: o.precisions ?? ['fp32'],
+    groups: o.groups ?? 'on',
+    evaluator: o.evaluator ?? 'proxy',
+    cost: o.cost ?? 'latency',
+    threads: o.threads ?? 1,
+    finetuneCmd: o.finetuneCmd ?? null,
+    finetuneTimeoutMs: o.finetuneTimeoutMs ?? 10 * 60_000,
+    finalRounds: o.finalRounds ?? 4,
+  };
+}
+
+/** What goes into searches.options (everything but the columns the store keeps apart). */
+export function storedOptions(c: SearchConfig): Record<string, unknown> {
+  const { model: _m, target: _t, strategy: _s, budget: _b, ...rest } = c;
+  return rest;
+}

@@ -1,0 +1,52 @@
+/**
+ * Everything a search needs before its first trial, resolved from its config: the model,
+ * the backend and its fingerprint, layer groups, the search space and the evaluator. Done
+ * before the search is written to the store, so a bad model or pattern writes nothing.
+ */
+import type { Backend, Capabilities, Fingerprint } from '../../backends/backend.js';
+import { getBackend } from '../../backends/registry.js';
+import { loadModel } from '../model/load.js';
+import type { Graph } from '../model/graph.js';
+import { findLayerGroups } from '../tesa/groups.js';
+import type { LayerGroup } from '../tesa/layer-group.js';
+import { buildSearchSpace } from '../space/build.js';
+import { defaultPatterns } from '../space/patterns.js';
+import type { SearchSpace } from '../space/space.js';
+import { createEvaluator, type Evaluator } from '../evaluate/evaluator.js';
+import '../evaluate/proxy.js';
+import { badInput } from '../errors.js';
+import { cacheDir } from '../util/state-dir.js';
+import type { SearchConfig } from './config.js';
+
+export interface SearchRuntime {
+  config: SearchConfig;
+  graph: Graph;
+  backend: Backend;
+  fingerprint: Fingerprint;
+  capabilities: Capabilities;
+  layerGroups: LayerGroup[];
+  layerGroupById: Map<string, LayerGroup>;
+  space: SearchSpace;
+  evaluator: Evaluator;
+}
+
+export async function prepareRuntime(config: SearchConfig, opts: { dbPath?: string } = {}): Promise<SearchRuntime> {
+  const graph = await loadModel(config.model);
+  const layerGroups = findLayerGroups(graph);
+  // Kernels live beside the database, so `--db /tmp/x/t.db` keeps a run's kernels under /tmp/x.
+  const backend = getBackend(config.target, { threads: config.threads, cacheDir: cacheDir(opts.dbPath) });
+  try {
+    const capabilities = backend.capabilities();
+    const patterns = config.patterns ?? defaultPatterns(capabilities);
+    const space = buildSearchSpace(graph, layerGroups, capabilities, { patterns, precisions: config.precisions, groups: config.groups });
+    if (space.groups.length === 0) {
+      throw badInput(`${config.model}: no layer has weights that can be pruned with ${patterns.join(', ')}`, 'try other --patterns, or a model with MatMul/Gemm/Conv weights');
+    }
+    const evaluator = createEvaluator(config.evaluator, { graph, seed: config.seed });
+    const fingerprint = await backend.fingerprint();
+    return { config, graph, backend, fingerprint, capabilities, layerGroups, layerGroupById: new Map(layerGroups.map((g) => [g.id, g])), space, evaluator };
+  } catch (e) {
+    await backend.close();
+    throw e;
+  }
+}

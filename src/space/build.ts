@@ -1,0 +1,112 @@
+/**
+ * Builds the search space: one variable set (ratio, pattern, precision) per layer group that
+ * owns prunable weights, with the patterns the backend can accelerate and the user allows.
+ * With groups off every prunable weight becomes its own variable (the paper's Figure 19
+ * "not aware of propagation" mode): masks are then chosen per layer, not per coupled axis.
+ */
+import { badInput } from '../errors.js';
+import type { Capabilities } from '../../backends/backend.js';
+import type { Graph } from '../model/graph.js';
+import type { Pattern, Precision } from '../plan/sparsity.js';
+import type { LayerGroup } from '../tesa/layer-group.js';
+import { backendSupports, isCoarse } from './patterns.js';
+import type { GroupSpace, SearchSpace } from './space.js';
+
+export interface SpaceOptions {
+  patterns: Pattern[];
+  precisions: Precision[];
+  /** 'on': one variable per layer group; 'off': one per prunable weight. */
+  groups: 'on' | 'off';
+  minRatio?: number;
+  maxRatio?: number;
+  ratioStep?: number;
+}
+
+export const DEFAULT_RATIO_RANGE: { minRatio: number; maxRatio: number; ratioStep: number } = { minRatio: 0, maxRatio: 0.95, ratioStep: 0.05 };
+
+function meanAbs(graph: Graph, weight: string): { sum: number; count: number } {
+  const t = graph.tensors.get(weight);
+  if (!t?.data || !(t.data instanceof Float32Array || t.data instanceof Float64Array)) return { sum: 0, count: 0 };
+  let sum = 0;
+  for (let i = 0; i < t.data.length; i++) sum += Math.abs(t.data[i]!);
+  return { sum, count: t.data.length };
+}
+
+interface RawGroup {
+  id: string;
+  weights: string[];
+  coarsePrunable: boolean;
+  coupled: boolean;
+  kind: string;
+}
+
+export function buildSearchSpace(graph: Graph, layerGroups: LayerGroup[], caps: Capabilities, options: SpaceOptions): SearchSpace {
+  const unsupported = options.patterns.filter((p) => !backendSupports(caps, p));
+  if (unsupported.length === options.patterns.length) {
+    throw badInput(
+      `--patterns: none of ${options.patterns.join(', ')} has kernels on this backend`,
+      `this backend supports ${caps.patterns.join(', ')}${caps.blockShapes.length ? ` with blocks ${caps.blockShapes.map(([r, c]) => `${r}x${c}`).join(', ')}` : ''}`,
+    );
+  }
+  const precisions = options.precisions.filter((p) => caps.precisions.includes(p));
+  if (precisions.length === 0) throw badInput(`--precisions: none of ${options.precisions.join(', ')} is supported by this backend`, `this backend supports ${caps.precisions.join(', ')}`);
+  const patterns = options.patterns.filter((p) => backendSupports(caps, p));
+  const range = { ...DEFAULT_RATIO_RANGE, ...definedOnly(options) };
+
+  const raw: RawGroup[] = [];
+  if (options.groups === 'on') {
+    for (const g of layerGroups) {
+      if (g.owned.length === 0) continue;
+      raw.push({ id: g.id, weights: [...g.owned], coarsePrunable: g.coarsePrunable, coupled: true, kind: g.kind });
+    }
+  } else {
+    for (const g of layerGroups) {
+      for (const w of g.owned) raw.push({ id: w, weights: [w], coarsePrunable: g.coarsePrunable, coupled: false, kind: 'single' });
+    }
+  }
+
+  const groups: GroupSpace[] = [];
+  const density: number[] = [];
+  for (const r of raw) {
+    const offered = patterns.filter((p) => r.coarsePrunable || !isCoarse(p));
+    if (offered.length === 0) continue;
+    let sum = 0;
+    let count = 0;
+    for (const w of r.weights) {
+      const m = meanAbs(graph, w);
+      sum += m.sum;
+      count += m.count;
+    }
+    if (count === 0) continue;
+    density.push(sum / count);
+    groups.push({
+      id: r.id,
+      weights: r.weights,
+      parameters: count,
+      importance: 0,
+      patterns: offered,
+      precisions,
+      minRatio: range.minRatio,
+      maxRatio: range.maxRatio,
+      ratioStep: range.ratioStep,
+      coupled: r.coupled,
+      kind: r.kind,
+    });
+  }
+  const mean = density.reduce((a, b) => a + b, 0) / Math.max(1, density.length);
+  groups.forEach((g, i) => (g.importance = mean > 0 ? density[i]! / mean : 1));
+  return { groups };
+}
+
+function definedOnly(o: SpaceOptions): Partial<typeof DEFAULT_RATIO_RANGE> {
+  const out: { minRatio?: number; maxRatio?: number; ratioStep?: number } = {};
+  if (o.minRatio !== undefined) out.minRatio = o.minRatio;
+  if (o.maxRatio !== undefined) out.maxRatio = o.maxRatio;
+  if (o.ratioStep !== undefined) out.ratioStep = o.ratioStep;
+  return out;
+}
+
+/** Total prunable parameters of the space (the weight for averaging ratios). */
+export function spaceParameters(space: SearchSpace): number {
+  return space.groups.reduce((a, g) => a + g.parameters, 0);
+}

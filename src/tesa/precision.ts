@@ -1,0 +1,71 @@
+/**
+ * The paper's bit-width rule (§5.2, after [38]), an optional pass: a layer quantized to b bits
+ * with w weight elements gives its neighbour layer (w_n elements) b_n = b·w / w_n; above 16 the
+ * neighbour stays at 32 bits, else it drops to 8. Lower precision wins, so the pass only spreads
+ * lower widths from layers that have one. Neighbours are the nearest weighted layers up and down
+ * the data flow, through any non-weighted ops.
+ */
+import { consumers, type Graph, type Node } from '../model/graph.js';
+import type { SparsityAttr } from './attributes.js';
+import { DEFAULT_BITS } from './attributes.js';
+import { prunableOf, prunableWeights, type PrunableWeight } from './weights.js';
+
+export function neighbourWidth(bits: number, elements: number, neighbourElements: number): number {
+  const bn = (bits * elements) / neighbourElements;
+  return bn > 16 ? 32 : 8;
+}
+
+/** Nearest weighted layers downstream and upstream of each prunable weight. */
+export function layerNeighbours(graph: Graph): Map<string, Set<string>> {
+  const cons = consumers(graph);
+  const byNode = new Map<string, PrunableWeight>();
+  for (const p of prunableWeights(graph)) byNode.set(p.node, p);
+  const nodeWeight = (n: Node): PrunableWeight | undefined => byNode.get(n.name) ?? prunableOf(graph, n);
+  const out = new Map<string, Set<string>>();
+  const link = (a: string, b: string): void => {
+    if (a === b) return;
+    (out.get(a) ?? out.set(a, new Set()).get(a)!).add(b);
+    (out.get(b) ?? out.set(b, new Set()).get(b)!).add(a);
+  };
+  for (const p of byNode.values()) {
+    const node = graph.nodes.find((n) => n.name === p.node)!;
+    const seen = new Set<string>();
+    const stack = [...node.outputs];
+    while (stack.length > 0) {
+      const t = stack.pop()!;
+      if (seen.has(t)) continue;
+      seen.add(t);
+      for (const r of cons.get(t) ?? []) {
+        const w = nodeWeight(r);
+        if (w && r.inputs[w.slot] !== t) link(p.weight, w.weight);
+        else stack.push(...r.outputs);
+      }
+    }
+  }
+  return out;
+}
+
+/** Applies the rule to a fixpoint on the weights' attributes (uniform widths per layer). */
+export function propagatePrecision(graph: Graph, attrs: Map<string, SparsityAttr>): number {
+  const neighbours = layerNeighbours(graph);
+  let changes = 0;
+  for (let round = 0; round < 1000; round++) {
+    let changed = false;
+    for (const [w, ns] of neighbours) {
+      const a = attrs.get(w);
+      if (!a || a.defaultBits >= DEFAULT_BITS) continue;
+      for (const n of ns) {
+        const b = attrs.get(n);
+        if (!b) continue;
+        const width = neighbourWidth(a.defaultBits, a.size, b.size);
+        if (width < b.defaultBits) {
+          b.setAllBits(width);
+          changed = true;
+          changes++;
+        }
+      }
+    }
+    if (!changed) break;
+  }
+  return changes;
+}

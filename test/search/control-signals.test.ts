@@ -1,0 +1,102 @@
+/**
+ * One runner per search and clean interruption, with real processes: a live runner's search
+ * is refused to a second process (LOCKED); pause/resume/stop requests through the store are
+ * honoured; SIGINT finishes the trial in flight and leaves a resumable search; resume ends it
+ * with the baseline measured once. Measurements are replayed from a tape recorded here.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runToEnd, sleep, sqlite, startCli, trialHistory } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'tesa-control-'));
+const tape = join(dir, 'tape.json');
+const common = ['--model', 'zoo:mlp', '--strategy', 'random', '--max-trials', '5', '--seed', '3', '--threads', '1', '--final-rounds', '1'];
+const env = { TESA_REPLAY_MEASUREMENTS: tape };
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function waitFor<T>(what: string, fn: () => T | undefined | null | false, timeoutMs = 120_000): Promise<T> {
+  const t0 = Date.now();
+  for (;;) {
+    let v: T | undefined | null | false;
+    try {
+      v = fn();
+    } catch {
+      v = undefined;
+    }
+    if (v) return v;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+const status = (db: string) => sqlite(db, (d) => (d.prepare('SELECT status FROM searches WHERE id = 1').get() as { status: string } | undefined)?.status);
+const finishedTrials = (db: string) => sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM trials WHERE status != 'running'`).get() as { n: number }).n);
+
+describe('control, lock and signals', () => {
+  let reference: ReturnType<typeof trialHistory>;
+  beforeAll(async () => {
+    const db = join(dir, 'record.db');
+    const r = await runToEnd(['optimize', ...common, '--db', db, '--json'], { TESA_RECORD_MEASUREMENTS: tape });
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(Object.keys(out).sort()).toEqual(['baseline', 'best', 'feasibleTrials', 'searchId', 'status', 'trials']);
+    expect(out.status).toBe('done');
+    expect(out.trials).toBe(5);
+    if (out.best) expect(Object.keys(out.best).sort()).toEqual(['groups', 'latencyCiHighMs', 'latencyMs', 'latencyRatio', 'quality', 'trialId']);
+    reference = trialHistory(db);
+  }, 600_000);
+
+  it('a live runner is not shared; pause, resume and stop arrive through the store', async () => {
+    const db = join(dir, 'control.db');
+    const p = startCli(['optimize', ...common, '--db', db], env);
+    await waitFor('the search to start', () => status(db) === 'running' && sqlite(db, (d) => (d.prepare('SELECT owner_pid FROM searches WHERE id = 1').get() as { owner_pid: number | null }).owner_pid));
+    const second = await runToEnd(['resume', '1', '--db', db], env);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/search 1 is being run by pid \d+/);
+
+    sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'pause' WHERE id = 1`).run());
+    await waitFor('paused', () => status(db) === 'paused');
+    const n = finishedTrials(db);
+    await sleep(1500);
+    expect(finishedTrials(db)).toBe(n); // nothing runs while paused
+    sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'resume' WHERE id = 1`).run());
+    await waitFor('running again', () => status(db) === 'running');
+    sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'stop' WHERE id = 1`).run());
+    const e = await p.done;
+    expect(e.code, e.stderr).toBe(0);
+    expect(status(db)).toBe('stopped');
+
+    const r = await runToEnd(['resume', '1', '--db', db, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).status).toBe('done');
+    expect(trialHistory(db)).toEqual(reference);
+  }, 300_000);
+
+  it('SIGINT finishes the trial in flight and leaves a resumable search; a second signal abandons it', async () => {
+    const db = join(dir, 'signal.db');
+    const p = startCli(['optimize', ...common, '--db', db], env);
+    await waitFor('a first trial', () => finishedTrials(db) >= 1);
+    p.child.kill('SIGINT');
+    const e = await p.done;
+    expect(e.code).toBe(130);
+    expect(e.stderr).toMatch(/SIGINT: finishing the trial in flight/);
+    expect(status(db)).toBe('paused');
+    expect(sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM trials WHERE status = 'running'`).get() as { n: number }).n)).toBe(0);
+
+    const q = startCli(['resume', '1', '--db', db], env);
+    await waitFor('a trial started', () => sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM trials WHERE status = 'running'`).get() as { n: number }).n) > 0);
+    q.child.kill('SIGTERM');
+    q.child.kill('SIGTERM');
+    const e2 = await q.done;
+    expect([130, 2]).toContain(e2.code);
+    expect(status(db)).toBe('paused');
+    expect(sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM trials WHERE status = 'running'`).get() as { n: number }).n)).toBe(0);
+
+    const r = await runToEnd(['resume', '1', '--db', db, '--json'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(trialHistory(db)).toEqual(reference);
+    expect(sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM measurements WHERE kind = 'baseline'`).get() as { n: number }).n)).toBe(1);
+  }, 300_000);
+});
