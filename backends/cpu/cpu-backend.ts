@@ -36,6 +36,8 @@ export interface CpuCompileOptions extends CompileOptions {
   plant?: PlantedFault;
   /** Max relative error (vs. the naive reference) a kernel may have to be accepted. */
   tolerance?: number;
+  /** How long verification (check mode over the whole model) may take before the kernel running is declared hung. */
+  checkTimeoutMs?: number;
 }
 
 interface ModelIo {
@@ -208,12 +210,12 @@ export class CpuBackend implements Backend {
       plan: plan.ops.map((o) => o.plan),
       stats: { kernelsBuilt: built, kernelsCached: cached, buildMs: performance.now() - t0 },
     };
-    await this.verify(model, graph, io, options.kernelIndex, options.tolerance ?? DEFAULT_TOLERANCE);
+    await this.verify(model, graph, io, options.kernelIndex, options.tolerance ?? DEFAULT_TOLERANCE, options.checkTimeoutMs ?? 600_000);
     return model;
   }
 
   /** Check mode once per kernel: every kernel not yet verified is compared against its reference. */
-  private async verify(model: CompiledModel, graph: Graph, io: ModelIo, index: KernelIndex | undefined, tolerance: number): Promise<void> {
+  private async verify(model: CompiledModel, graph: Graph, io: ModelIo, index: KernelIndex | undefined, tolerance: number, timeoutMs: number): Promise<void> {
     const record = (hash: string): KernelRecord | undefined => index?.getKernel(hash) ?? readRecord(kernelPaths(this.cacheDir, hash));
     const bad = io.opKernels.findIndex((h) => {
       const s = record(h)?.status;
@@ -224,10 +226,10 @@ export class CpuBackend implements Backend {
 
     const inputs = randomInputs(graph, DEFAULT_INPUT_SEED);
     const failed = await deviceLock.withRun(async () => {
-      const rp = await this.startRunner(model, io, 600_000);
+      const rp = await this.startRunner(model, io, Math.max(timeoutMs, 60_000));
       try {
         await this.sendInputs(rp, model, io, inputs);
-        const res = await rp.command('check', 600_000);
+        const res = await rp.command('check', timeoutMs);
         return { errors: res.check as Array<[number, number]> };
       } catch (e) {
         if (e instanceof RunnerFailure) return { failure: e };

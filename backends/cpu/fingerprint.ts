@@ -54,7 +54,7 @@ export function findCompiler(env: NodeJS.ProcessEnv = process.env): CompilerInfo
   for (const cand of candidates) {
     tried.push(cand);
     try {
-      const out = execFileSync(cand, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 });
+      const out = execFileSync(cand, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000, env });
       return { path: cand, version: out.split('\n')[0].trim() };
     } catch {
       // try the next one

@@ -34,6 +34,8 @@ export interface EvaluationContext {
   /** A scratch folder private to this trial (for files handed to external programs). */
   workDir: string;
   seed: number;
+  /** Per-weight pruned fraction before/after propagation (the materialized candidate's summary), when the loop has it. */
+  summary?: Record<string, { before: number; after: number }>;
 }
 
 export type RunInputs = Map<string, Float32Array | BigInt64Array | Int32Array>;
@@ -57,6 +59,11 @@ export interface EvaluatorInit {
   graph: Graph;
   seed: number;
   timeoutMs?: number;
+  /** What the user gave as --model (carried into cmd: requests). */
+  modelSpec?: string;
+  /** fidelity: calibration inputs (.npy, or raw float32 with calibrationShape). */
+  calibration?: string;
+  calibrationShape?: number[];
 }
 
 export type EvaluatorFactory = (init: EvaluatorInit) => Evaluator;

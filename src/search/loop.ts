@@ -431,6 +431,7 @@ async function runTrial(a: {
           runDense: needsRun ? async (inputs) => backend.run(await a.compileDense(), { protocol: { ...TRIAL_PROTOCOL, warmup: 0, minReps: 1, maxReps: 1 }, inputs, wantOutputs: true, seed: config.seed }) : undefined,
           workDir,
           seed: config.seed,
+          summary: m.summary,
         }),
         interrupts,
       );

@@ -14,8 +14,11 @@ import { defaultPatterns } from '../space/patterns.js';
 import type { SearchSpace } from '../space/space.js';
 import { createEvaluator, type Evaluator } from '../evaluate/evaluator.js';
 import '../evaluate/proxy.js';
-import { badInput } from '../errors.js';
+import '../evaluate/fidelity.js';
+import '../evaluate/cmd.js';
+import { badInput, TesaError } from '../errors.js';
 import { cacheDir } from '../util/state-dir.js';
+import { createStrategy } from '../../strategies/registry.js';
 import type { SearchConfig } from './config.js';
 
 export interface SearchRuntime {
@@ -38,11 +41,16 @@ export async function prepareRuntime(config: SearchConfig, opts: { dbPath?: stri
   try {
     const capabilities = backend.capabilities();
     const patterns = config.patterns ?? defaultPatterns(capabilities);
+    if (patterns.length === 0) {
+      throw new TesaError('UNSUPPORTED', `the ${config.target} backend offers no sparse kernels (it supports ${capabilities.patterns.join(', ')})`, 'there is nothing to search on this backend; try another --target');
+    }
     const space = buildSearchSpace(graph, layerGroups, capabilities, { patterns, precisions: config.precisions, groups: config.groups });
     if (space.groups.length === 0) {
       throw badInput(`${config.model}: no layer has weights that can be pruned with ${patterns.join(', ')}`, 'try other --patterns, or a model with MatMul/Gemm/Conv weights');
     }
-    const evaluator = createEvaluator(config.evaluator, { graph, seed: config.seed });
+    // Strategy options are checked now, before anything is written (the real instance comes after the baseline).
+    createStrategy(config.strategy, { space, seed: config.seed, budgetRatio: 'ratio' in config.budget ? config.budget.ratio : 0.5, maxTrials: config.maxTrials, options: config.strategyOptions });
+    const evaluator = createEvaluator(config.evaluator, { graph, seed: config.seed, modelSpec: config.model });
     const fingerprint = await backend.fingerprint();
     return { config, graph, backend, fingerprint, capabilities, layerGroups, layerGroupById: new Map(layerGroups.map((g) => [g.id, g])), space, evaluator };
   } catch (e) {

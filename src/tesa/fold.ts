@@ -152,66 +152,52 @@ function linearReader(graph: Graph, node: Node, axis: number, rank: number): boo
 
 /**
  * Finds new folds given the current attributes and marks the readers' weight slices pruned.
+ * One pass in graph order carries every constant channel at once, so channels that several
+ * producers feed (a residual Add of two pruned channels) stay constants too.
  * `done` holds `node#channel` keys already folded (updated).
  */
 export function findFolds(graph: Graph, attrs: Map<string, SparsityAttr>, done: Set<string>): Fold[] {
   const order = topoSort(graph);
-  const readers = new Map<string, Node[]>();
-  for (const n of order) for (const i of n.inputs) if (i) (readers.get(i) ?? readers.set(i, []).get(i)!).push(n);
-  const position = new Map<Node, number>();
-  order.forEach((n, i) => position.set(n, i));
   const folds: Fold[] = [];
-
-  for (const p of order) {
-    if (p.opType !== 'MatMul' && p.opType !== 'Gemm' && p.opType !== 'Conv') continue;
-    const start = startChannels(graph, p, attrs);
-    if (!start) continue;
-    const chain = new Map<string, ChainValue>([[p.outputs[0], start]]);
-    // Nodes after p in order that read a chain tensor.
-    const frontier = new Set<Node>();
-    for (const r of readers.get(p.outputs[0]) ?? []) frontier.add(r);
-    const pending = [...frontier].sort((a, b) => position.get(a)! - position.get(b)!);
-    const visited = new Set<Node>();
-    while (pending.length > 0) {
-      pending.sort((a, b) => position.get(a)! - position.get(b)!);
-      const n = pending.shift()!;
-      if (visited.has(n)) continue;
-      visited.add(n);
-      const out = evaluate(graph, n, chain, attrs);
-      if (out) {
-        chain.set(n.outputs[0], out);
-        for (const r of readers.get(n.outputs[0]) ?? []) if (!visited.has(r)) pending.push(r);
-        continue;
-      }
-      // A reader that cannot carry the constant: fold when it is linear.
-      const x = n.inputs[0] ? chain.get(n.inputs[0]) : undefined;
-      if (!x || n.inputs.slice(1).some((i) => chain.has(i))) continue;
-      const xShape = graph.tensors.get(n.inputs[0])!.shape;
-      if (!linearReader(graph, n, x.axis, xShape.length)) continue;
-      const w = attrs.get(n.inputs[1]);
-      if (!w) continue;
-      const wt = graph.tensors.get(n.inputs[1])!;
-      const inAxis = n.opType === 'MatMul' ? 0 : n.opType === 'Gemm' ? (attrInt(n, 'transB', 0) !== 0 ? 1 : 0) : 1;
-      const wAll = w.allPrunedAlong(inAxis);
-      const flags = new Uint8Array(wt.shape[inAxis]);
-      const fold: Fold = { node: n.name, weight: n.inputs[1], channels: [], values: [], contribution: new Float64Array(readerOutputs(graph, n)) };
-      for (let c = 0; c < x.values.length; c++) {
-        if (!x.valid[c] || wAll[c]) continue;
-        const key = `${n.name}#${c}`;
-        if (done.has(key)) continue;
-        if (!addContribution(graph, n, c, x.values[c], w, fold.contribution)) continue;
-        done.add(key);
-        fold.channels.push(c);
-        fold.values.push(x.values[c]);
-        flags[c] = 1;
-      }
-      if (fold.channels.length > 0) {
-        folds.push(fold);
-        w.pruneAlong(inAxis, flags);
-      }
+  const chain = new Map<string, ChainValue>();
+  for (const n of order) {
+    // A linear reader of a constant channel: fold it.
+    const x = n.inputs[0] ? chain.get(n.inputs[0]) : undefined;
+    if (x && !n.inputs.slice(1).some((i) => chain.has(i))) {
+      const fold = foldInto(graph, n, x, attrs, done);
+      if (fold) folds.push(fold);
     }
+    // A producer whose weight slices are pruned emits constants; other ops may carry them.
+    const isProducer = n.opType === 'MatMul' || n.opType === 'Gemm' || n.opType === 'Conv';
+    const out = isProducer ? startChannels(graph, n, attrs) : n.inputs.some((i) => chain.has(i)) ? evaluate(graph, n, chain, attrs) : undefined;
+    if (out) chain.set(n.outputs[0], out);
   }
   return folds;
+}
+
+function foldInto(graph: Graph, n: Node, x: ChainValue, attrs: Map<string, SparsityAttr>, done: Set<string>): Fold | undefined {
+  const xShape = graph.tensors.get(n.inputs[0])!.shape;
+  if (!linearReader(graph, n, x.axis, xShape.length)) return undefined;
+  const w = attrs.get(n.inputs[1]);
+  if (!w) return undefined;
+  const wt = graph.tensors.get(n.inputs[1])!;
+  const inAxis = n.opType === 'MatMul' ? 0 : n.opType === 'Gemm' ? (attrInt(n, 'transB', 0) !== 0 ? 1 : 0) : 1;
+  const wAll = w.allPrunedAlong(inAxis);
+  const flags = new Uint8Array(wt.shape[inAxis]);
+  const fold: Fold = { node: n.name, weight: n.inputs[1], channels: [], values: [], contribution: new Float64Array(readerOutputs(graph, n)) };
+  for (let c = 0; c < x.values.length; c++) {
+    if (!x.valid[c] || wAll[c]) continue;
+    const key = `${n.name}#${c}`;
+    if (done.has(key)) continue;
+    if (!addContribution(graph, n, c, x.values[c], w, fold.contribution)) continue;
+    done.add(key);
+    fold.channels.push(c);
+    fold.values.push(x.values[c]);
+    flags[c] = 1;
+  }
+  if (fold.channels.length === 0) return undefined;
+  w.pruneAlong(inAxis, flags);
+  return fold;
 }
 
 /** Channels of p's output that are constant because their weight slice is pruned. */
@@ -241,10 +227,18 @@ function startChannels(graph: Graph, p: Node, attrs: Map<string, SparsityAttr>):
   const values = new Float64Array(C);
   const bias = p.inputs[2];
   if (bias) {
-    const per = perChannel(graph, bias, yShape, axis, C);
+    // Conv's B is [O] along axis 1, not numpy-broadcast; Gemm's C broadcasts.
+    const bData = graph.tensors.get(bias)?.data;
+    const per = p.opType === 'Conv' ? (isFloatData(bData) && bData.length === C ? Float64Array.from(bData) : undefined) : perChannel(graph, bias, yShape, axis, C);
     if (!per) return undefined;
     const beta = p.opType === 'Gemm' ? attrFloat(p, 'beta', 1) : 1;
     for (let c = 0; c < C; c++) values[c] = beta * per[c];
+    // A channel already pruned on the output (dead) is not the bias any more in the forced model.
+    const y = attrs.get(p.outputs[0]);
+    if (y && y.count() > 0) {
+      const counts = axisCounts(y, axis);
+      for (let c = 0; c < C; c++) if (counts[c] > 0 && values[c] !== 0) valid[c] = 0;
+    }
   }
   return { axis, values, valid };
 }
@@ -315,6 +309,16 @@ function evaluate(graph: Graph, n: Node, chain: Map<string, ChainValue>, attrs: 
     const eps = attrFloat(n, 'epsilon', 1e-5);
     const values = x0.values.map((v, c) => (scale[c] * (v - mean[c])) / Math.sqrt(variance[c] + eps) + bias[c]);
     return result(values, x0.valid.slice());
+  }
+  if ((n.opType === 'Flatten' || n.opType === 'Reshape' || n.opType === 'Squeeze' || n.opType === 'Unsqueeze') && x0) {
+    // Only where the channel axis keeps its place and nothing follows it ([N,C,1,1] → [N,C]).
+    const inShape = graph.tensors.get(n.inputs[0])!.shape;
+    const after = (sh: readonly number[]): number => sh.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const before = (sh: readonly number[]): number => sh.slice(0, axis).reduce((a, b) => a * b, 1);
+    if (outShape[axis] === C && after(inShape) === 1 && after(outShape) === 1 && before(inShape) === before(outShape)) {
+      return result(x0.values.slice(), x0.valid.slice());
+    }
+    return undefined;
   }
   if ((n.opType === 'GlobalAveragePool' || n.opType === 'GlobalMaxPool' || n.opType === 'MaxPool') && x0 && axis === 1) {
     return result(x0.values.slice(), x0.valid.slice());

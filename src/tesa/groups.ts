@@ -388,3 +388,22 @@ function mapByStrides(from: readonly number[], axes: number[], to: readonly numb
   for (let d = a + 1; d <= b; d++) out.push(d);
   return out;
 }
+
+/** The text `tesa inspect <model> --groups` prints. */
+export function renderGroups(model: string, groups: readonly LayerGroup[]): string {
+  const lines = [`model   ${model}`, `groups  ${groups.length}`, ''];
+  for (const g of groups) {
+    const flags = [`size ${g.size}`, g.unit > 1 ? `unit ${g.unit}` : '', g.coarsePrunable ? '' : 'not coarse-prunable'].filter((x) => x).join(', ');
+    lines.push(`${g.id}  (${g.kind}; ${flags})`);
+    for (const m of g.members) lines.push(`  ${g.owned.includes(m.weight) ? '*' : ' '} ${m.weight}  axis ${m.axis}  (${m.node})`);
+  }
+  lines.push('', '* owned: the search decides this weight through the group');
+  return `${lines.join('\n')}\n`;
+}
+
+/** Groups as `tesa inspect --groups --json` prints them: `{groups:[{id,kind,size,unit,coarsePrunable,members,owned}]}`. */
+export function groupsJson(groups: readonly LayerGroup[]): { groups: LayerGroup[] } {
+  return {
+    groups: groups.map((g) => ({ id: g.id, kind: g.kind, size: g.size, unit: g.unit, coarsePrunable: g.coarsePrunable, members: g.members.map((m) => ({ weight: m.weight, node: m.node, axis: m.axis })), owned: [...g.owned] })),
+  };
+}

@@ -2,8 +2,10 @@
  * Initial masks from `--init "<layer>=<pattern>:<ratio>"` specs. `<layer>` is a weight or node
  * name or a glob over them (`*` matches any run of characters; `*` alone is every prunable
  * weight). Masks are importance-ranked by the prune module (magnitude); with groups on, coarse
- * patterns are made once per layer group along its coupled axis, so every member drops the same
- * channels (that is what lets sparsity pass a residual Add or a head split).
+ * patterns pick their channels once per layer group (the group of the axis the pattern removes),
+ * so every matched member of a group drops the same channels — that is what lets sparsity pass
+ * a residual Add or a head split. Only the matched weights are masked; propagation carries the
+ * pruning to the other members' axes.
  */
 import seedrandom from 'seedrandom';
 import { TesaError } from '../errors.js';
@@ -79,26 +81,31 @@ export function makeInitMasks(graph: Graph, specs: readonly InitSpec[], groups?:
   const masks = new Map<string, Uint8Array>();
   const views = new Map<string, WeightView>();
   const view = (n: string): WeightView => views.get(n) ?? views.set(n, viewOf(graph, n)).get(n)!;
+  const groupMasks = new Map<string, Map<string, Uint8Array>>();
   for (const spec of specs) {
     const matched = matchWeights(weights, spec.layer);
     if (matched.length === 0) {
       throw new TesaError('BAD_INPUT', `--init '${spec.layer}=…' matches no prunable weight of '${graph.name}'`, `prunable weights: ${weights.slice(0, 6).map((w) => w.weight).join(', ')}${weights.length > 6 ? ', …' : ''}`);
     }
     const coarse = spec.pattern.kind === 'row' || spec.pattern.kind === 'col' || spec.pattern.kind === 'channel';
-    const handled = new Set<string>();
-    if (groups && coarse) {
-      const wanted = new Set(matched.map((m) => m.weight));
-      for (const g of groups) {
-        if (!g.coarsePrunable || !g.owned.some((w) => wanted.has(w))) continue;
-        const members = new Map<string, WeightView>();
-        for (const m of g.members) members.set(m.weight, view(m.weight));
-        for (const [name, m] of makeGroupMasks(g, members, spec.pattern, spec.ratio)) andInto(masks, name, m);
-        for (const w of g.owned) handled.add(w);
-      }
-    }
     for (const p of matched) {
-      if (handled.has(p.weight)) continue;
       const w = byName.get(p.weight)!;
+      // Group-aware: the channels come from the group of the axis the pattern removes, ranked over
+      // every member, so all producers feeding one residual Add drop the same channels.
+      const axis = spec.pattern.kind === 'col' ? w.inAxis : w.outAxis;
+      const g = groups && coarse ? groups.find((x) => x.coarsePrunable && x.members.some((m) => m.weight === p.weight && m.axis === axis)) : undefined;
+      if (g) {
+        const gkey = `${g.id}|${spec.patternText}|${spec.ratio}`;
+        let gm = groupMasks.get(gkey);
+        if (!gm) {
+          const members = new Map<string, WeightView>();
+          for (const m of g.members) members.set(m.weight, view(m.weight));
+          gm = makeGroupMasks(g, members, { kind: 'channel' }, spec.ratio);
+          groupMasks.set(gkey, gm);
+        }
+        andInto(masks, p.weight, gm.get(p.weight)!);
+        continue;
+      }
       const m = makeMask(view(p.weight), spec.pattern, spec.ratio, { axisForChannel: channelAxisOf(w), weightName: p.weight });
       andInto(masks, p.weight, m);
     }

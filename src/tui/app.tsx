@@ -29,10 +29,15 @@ export interface ScreenProps {
   notice?: string;
 }
 
+/** Paused, or about to be: p then means resume (a pending pause is taken back the same way). */
+function pausedOrPausing(h: WatchState['header']): boolean {
+  return (h.status === 'paused' && h.control !== 'resume') || h.control === 'pause';
+}
+
 function footerKeys(state: WatchState): string {
   const h = state.header;
   if (isFinished(h.status)) return 'q quit · ↑↓ scroll';
-  const p = h.status === 'paused' ? 'p resume' : 'p pause';
+  const p = pausedOrPausing(h) ? 'p resume' : 'p pause';
   return `${p} · s stop · q leave (search goes on) · ↑↓ scroll`;
 }
 
@@ -150,7 +155,7 @@ export function WatchApp({ source, intervalMs = 300, color, size, exitWhenFinish
       if (!state) return;
       const status = state.header.status;
       if (input === 'p' && !isFinished(status)) {
-        const action: ControlAction = status === 'paused' ? 'resume' : 'pause';
+        const action: ControlAction = pausedOrPausing(state.header) ? 'resume' : 'pause';
         source.control(action);
         setNotice(action === 'pause' ? 'pause requested' : 'resume requested');
         setState(source.poll() ?? state);

@@ -135,6 +135,29 @@ describe('one runner per search', () => {
   });
 });
 
+describe('first use', () => {
+  it('several processes creating the same fresh database at once all succeed, migrated once', async () => {
+    const fresh = join(dir, 'fresh', 'tesa.db');
+    const startAt = String(Date.now() + 2500);
+    const kids = [0, 1, 2, 3].map(() => {
+      const child = spawn(process.execPath, [fixture('open-and-create.mjs'), storeUrl, fresh, startAt], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.push(child);
+      return waitForLine(child, /^(created|error) /);
+    });
+    const lines = await Promise.all(kids);
+    expect(lines.filter((l) => l.startsWith('error'))).toEqual([]);
+    expect(lines.map((l) => Number(l.split(' ')[1])).sort()).toEqual([1, 2, 3, 4]);
+    const s = openStore(fresh);
+    try {
+      expect(s.integrityCheck()).toBe('ok');
+      expect(s.journalMode()).toBe('wal');
+      expect(s.listSearches().length).toBe(4);
+    } finally {
+      s.close();
+    }
+  });
+});
+
 describe('crash safety', () => {
   it('SIGKILL at arbitrary instants never separates a trial from its checkpoint', async () => {
     const id = newSearch();

@@ -52,7 +52,7 @@ const CASES: [string, string, Lit[], Record<string, Attr>?][] = [
   ['Abs', 'Abs', [f32([-1.5, 2])]],
   ['Sqrt', 'Sqrt', [f32([2, 64])]],
   ['Reciprocal', 'Reciprocal', [f32([3, -0.5])]],
-  ['Floor / Ceil', 'Floor', [f32([-1.5, 2.5])]],
+  ['Floor', 'Floor', [f32([-1.5, 2.5])]],
   ['Ceil', 'Ceil', [f32([-1.5, 2.5])]],
   ['Relu', 'Relu', [f32([-1, 2])]],
   ['Exp', 'Exp', [f32([0, 1, -2])]],

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
 import { TesaError } from '../../src/errors.js';
 import type { DType, Graph, TensorData } from '../../src/model/graph.js';
@@ -158,6 +159,25 @@ describe('nodes and structure', () => {
       expect(e.code).toBe('BAD_INPUT');
       expect(e.message).toMatch(/^x\.onnx: not a valid ONNX model \(.+\)$/);
     }
+  });
+
+  it('cut or garbled anywhere, a file is imported or refused with a TesaError, never a crash', () => {
+    const good = readFileSync(join(FIXTURES, 'bert_op13.onnx'));
+    const rng = seedrandom('garble');
+    const codes = new Set<string>();
+    for (let k = 0; k < 60; k++) {
+      const bytes = k % 2 === 0 ? good.subarray(0, Math.floor(rng() * good.length)) : Uint8Array.from(good);
+      if (k % 2 === 1) for (let j = 0; j < 8; j++) bytes[Math.floor(rng() * bytes.length)] = Math.floor(rng() * 256);
+      try {
+        importOnnx(bytes, { source: 'g.onnx', dims: { sequence: 4 } });
+        codes.add('ok');
+      } catch (e) {
+        expect(e, String(e)).toBeInstanceOf(TesaError);
+        expect((e as TesaError).message.startsWith('g.onnx: ') || (e as TesaError).message.startsWith('--dim ')).toBe(true);
+        codes.add((e as TesaError).code);
+      }
+    }
+    expect(codes.has('BAD_INPUT')).toBe(true);
   });
 
   it('reads metadata_props into graph.metadata and writes them back', () => {

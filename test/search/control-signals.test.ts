@@ -99,4 +99,20 @@ describe('control, lock and signals', () => {
     expect(trialHistory(db)).toEqual(reference);
     expect(sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM measurements WHERE kind = 'baseline'`).get() as { n: number }).n)).toBe(1);
   }, 300_000);
+
+  it('autocompress runs the fine-tune command after each round; a failing one is recorded and the search completes', async () => {
+    const db = join(dir, 'finetune.db');
+    const ok = join(dir, 'finetune-ok.db');
+    const args = ['--model', 'zoo:mlp', '--strategy', 'autocompress', '--strategy-option', 'rounds=2', '--max-trials', '4', '--seed', '3', '--threads', '1', '--final-rounds', '1'];
+    const r = await runToEnd(['optimize', ...args, '--db', db, '--json', '--finetune-cmd', 'cat >/dev/null; echo broken >&2; exit 3'], env);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout).trials).toBe(4);
+    const failed = sqlite(db, (d) => d.prepare(`SELECT message FROM events WHERE kind = 'finetune-failed' ORDER BY id`).all() as Array<{ message: string }>);
+    expect(failed.map((e) => e.message)).toEqual([expect.stringMatching(/round 1: .*exited with 3: broken/), expect.stringMatching(/round 2: .*exited with 3: broken/)]);
+    const script = `node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const q=JSON.parse(s);console.log(JSON.stringify({round:q.round,ok:true}))})"`;
+    const r2 = await runToEnd(['optimize', ...args, '--db', ok, '--json', '--finetune-cmd', script], env);
+    expect(r2.code, r2.stderr).toBe(0);
+    const answered = sqlite(ok, (d) => d.prepare(`SELECT data_json FROM events WHERE kind = 'finetune' AND data_json IS NOT NULL ORDER BY id`).all() as Array<{ data_json: string }>);
+    expect(answered.map((e) => JSON.parse(e.data_json))).toEqual([{ round: 1, ok: true }, { round: 2, ok: true }]);
+  }, 300_000);
 });

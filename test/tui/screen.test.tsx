@@ -135,6 +135,18 @@ describe('watch screen', () => {
     expect(plain(lastFrame()).at(-1)).toBe('stop requested · q quit · ↑↓ scroll');
   });
 
+  it('p while a pause is still pending takes it back', async () => {
+    const s = midSearch();
+    const source = new FixtureSource({ ...s, header: { ...s.header, control: 'pause' } });
+    const { lastFrame, stdin } = render(<WatchApp source={source} color={false} size={{ cols: 80, rows: 24 }} />);
+    await tick();
+    expect(plain(lastFrame())[0]).toContain('PAUSING…');
+    expect(lastFrame()).toContain('p resume');
+    stdin.write('p');
+    await tick();
+    expect(source.requests).toEqual(['resume']);
+  });
+
   it('arrow keys scroll the trial table', async () => {
     const source = new FixtureSource(midSearch());
     const { lastFrame, stdin } = render(<WatchApp source={source} color={false} size={{ cols: 80, rows: 24 }} />);

@@ -5,6 +5,7 @@ import { register as registerDaemon } from './daemon.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerList } from './list.js';
 import { register as registerOptimize } from './optimize.js';
+import { register as registerPropagate } from './propagate.js';
 import { register as registerResume } from './resume.js';
 import { register as registerShow } from './show.js';
 import { register as registerWatch } from './watch.js';
@@ -20,6 +21,7 @@ export function registerCommands(program: Command): void {
   registerInspect(program);
   registerList(program);
   registerOptimize(program);
+  registerPropagate(program);
   registerResume(program);
   registerShow(program);
   registerWatch(program);

@@ -5,6 +5,7 @@
 import type { Command } from 'commander';
 import type { Graph } from '../../model/graph.js';
 import { loadModel } from '../../model/load.js';
+import { findLayerGroups, groupsJson, renderGroups } from '../../tesa/groups.js';
 import { summarize, type GraphSummary } from '../../model/summary.js';
 import { table } from '../format.js';
 import { parseDimBindings, printJson } from '../options.js';
@@ -12,6 +13,8 @@ import { parseDimBindings, printJson } from '../options.js';
 export interface InspectOptions {
   json?: boolean;
   dim?: Record<string, number>;
+  /** List the layer groups (src/tesa/groups.ts) instead of the summary. */
+  groups?: boolean;
 }
 
 /** `--dim name=value`, repeatable (and `a=1,b=2` in one go); later values win. */
@@ -67,7 +70,14 @@ export function register(program: Command): void {
     .argument('<model>', 'an .onnx file or zoo:NAME')
     .option('--json', 'print the summary as JSON')
     .option('--dim <name=value>', 'value of a symbolic input dim (repeatable)', collectDim, {})
+    .option('--groups', 'list the layer groups: the weight axes that must share a mask')
     .action(async (model: string, opts: InspectOptions) => {
+      if (opts.groups) {
+        const groups = findLayerGroups(await loadModel(model, { dims: opts.dim }));
+        if (opts.json) printJson(groupsJson(groups));
+        else process.stdout.write(renderGroups(model, groups));
+        return;
+      }
       const { summary } = await inspectModel(model, opts);
       if (opts.json) printJson(summary);
       else process.stdout.write(renderSummary(model, summary));

@@ -35,7 +35,7 @@ export function register(program: Command): void {
     .option('--strategy <name>', 'sa, autocompress or random (default sa)')
     .option('--strategy-option <key=value>', 'a strategy setting, e.g. coolingRate=0.95 (repeatable)', collect)
     .option('--max-trials <n>', `stop after this many trials (default ${DEFAULT_MAX_TRIALS})`)
-    .option('--time-limit <duration>', 'stop after this long, e.g. 90s, 30m, 2h (default 5m)')
+    .option('--time-limit <duration>', 'stop starting trials after this long, e.g. 90s, 30m, 2h (default 4m)')
     .option('--seed <n>', 'seed of every random choice (default 1)')
     .option('--patterns <list>', 'sparsity patterns to search, comma-separated (default: what the backend accelerates)')
     .option('--precisions <list>', 'precisions to search, comma-separated (default fp32)')

@@ -1,14 +1,20 @@
 /**
- * Graph → ONNX ModelProto bytes (IR version 8, one opset import for the default domain, plus
- * one per custom domain that nodes use). Constants become initializers with raw_data; graph
- * inputs and outputs carry their dtype and concrete shape; metadata becomes metadata_props.
+ * Graph → ONNX ModelProto bytes: IR version 8 (newer only where the opset needs it), one opset
+ * import for the default domain plus one per custom domain that nodes use. Constants become
+ * initializers with raw_data; graph inputs and outputs carry their dtype and concrete shape;
+ * metadata becomes metadata_props.
  */
 import { TesaError } from '../../errors.js';
 import type { Attr, Graph, Node, Tensor } from '../graph.js';
 import { encodeTensor, onnxDataType } from './tensor-codec.js';
 import { ModelProtoType, OnnxAttrType, type AttributeMsg, type ModelMsg, type NodeMsg, type ValueInfoMsg } from './schema.js';
 
-const IR_VERSION = 8;
+/** IR version 8 (ONNX 1.10+) unless the opset needs a newer one (as onnx.helper picks it). */
+function irVersionFor(opset: number): number {
+  if (opset >= 21) return 10;
+  if (opset >= 19) return 9;
+  return 8;
+}
 const textEncoder = new TextEncoder();
 
 function encodeAttr(name: string, a: Attr): AttributeMsg {
@@ -75,7 +81,7 @@ export function graphToModelMessage(graph: Graph): ModelMsg {
   const domains = new Set<string>();
   for (const n of graph.nodes) if (n.domain) domains.add(n.domain);
   return {
-    ir_version: IR_VERSION,
+    ir_version: irVersionFor(graph.opsetVersion),
     producer_name: 'tesa',
     opset_import: [{ domain: '', version: graph.opsetVersion }, ...[...domains].map((d) => ({ domain: d, version: 1 }))],
     graph: {

@@ -71,18 +71,21 @@ export function decodeTensor(msg: TensorMsg, what: string): Tensor {
   }
   const dtype = dtypeFromOnnx(msg.data_type ?? 0, label);
   const shape = (msg.dims ?? []).map((d) => Number(d));
+  if (shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new TesaError('BAD_INPUT', `${label} has an impossible shape ${JSON.stringify(shape)}`, 'the file is damaged: re-export it');
+  }
   const n = numel(shape);
   let data: TensorData;
   if (msg.raw_data && msg.raw_data.byteLength > 0) {
     data = fromRawBytes(msg.raw_data, dtype, n, label);
   } else {
-    data = allocData(dtype, n);
     const src: ArrayLike<number | string> | undefined =
       dtype === 'float32' ? msg.float_data : dtype === 'float64' ? msg.double_data : dtype === 'int64' ? msg.int64_data : msg.int32_data;
     const count = src?.length ?? 0;
     if (count !== n) {
       throw new TesaError('BAD_INPUT', `${label} holds ${count} values but its shape ${JSON.stringify(shape)} needs ${n}`, 'the file is damaged or truncated: re-export it');
     }
+    data = allocData(dtype, n);
     if (data instanceof BigInt64Array) {
       for (let i = 0; i < n; i++) data[i] = toBigInt(src![i]);
     } else {

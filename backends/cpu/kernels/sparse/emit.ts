@@ -295,11 +295,16 @@ export function emitSpecializedBody(isa: IsaInfo, d: GemmDims, g: RowGroups, pre
   const lines: string[] = [];
   const fmas = Array.from({ length: nv }, (_, j) => `a0_${j} = VFMA(b, VLOAD(xr + ${j} * VW), a0_${j});`).join(' ');
   lines.push(`#define T(koff, wv) { const float *xr = ${prefix}_xt + (size_t)(koff) * MP + m0; vec b = wv; ${fmas} }`);
-  lines.push(`static void ${name}(const float *restrict w) {`);
-  lines.push(`  (void)w;`);
+  // One small function per output row: a single huge straight-line function makes gcc's
+  // register allocator take minutes and gigabytes.
+  const rowFns: string[] = [];
   for (let gi = 0; gi + 1 < g.ptr.length; gi++) {
     const row = g.rows[gi]!;
-    lines.push(`  for (int m0 = 0; m0 < MP; m0 += ${nv} * VW) { /* row ${row} */`);
+    const fn = `${name}_r${row}`;
+    rowFns.push(fn);
+    lines.push(`static void ${fn}(const float *restrict w) {`);
+    lines.push(`  (void)w;`);
+    lines.push(`  for (int m0 = 0; m0 < MP; m0 += ${nv} * VW) {`);
     lines.push(indent(initAcc(1, nv, () => String(row), accumulate, prefix), 4));
     for (let q = g.ptr[gi]!; q < g.ptr[gi + 1]!; q++) {
       const wv = values ? `VSET1(${cFloat(values[q]!)})` : `VBCAST(w + ${q})`;
@@ -307,9 +312,12 @@ export function emitSpecializedBody(isa: IsaInfo, d: GemmDims, g: RowGroups, pre
     }
     lines.push(indent(storeAcc(1, nv, () => String(row), prefix), 4));
     lines.push('  }');
+    lines.push('}');
   }
-  lines.push('}');
   lines.push('#undef T');
+  lines.push(`static void ${name}(const float *restrict w) {`);
+  for (const fn of rowFns) lines.push(`  ${fn}(w);`);
+  lines.push('}');
   return lines.join('\n') + '\n';
 }
 

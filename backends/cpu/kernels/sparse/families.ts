@@ -53,7 +53,7 @@ export interface LoweredSparseGemm {
 }
 
 /** Generated C for a specialised kernel is refused above this size (falls back to CSR). */
-export const SPECIALIZED_MAX_BYTES = 4 * 1024 * 1024;
+export const SPECIALIZED_MAX_BYTES = 2 * 1024 * 1024;
 
 /** Default row slice for tile groups: as many rows as the registers hold beside 4 M-vectors. */
 export function defaultTileRows(isa: IsaInfo, m: number): number {
