@@ -8,7 +8,7 @@
  * tesa database is refused with a one-line TesaError.
  */
 import Database from 'better-sqlite3';
-import { existsSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { TesaError } from '../src/errors.js';
@@ -291,6 +291,13 @@ function storeError(file: string, e: unknown): TesaError {
   if (codeText === 'SQLITE_NOTADB' || codeText.startsWith('SQLITE_CORRUPT')) {
     return new TesaError('STORE', `${file}: not a tesa database or corrupt (${codeText}: ${message})`, 'move it aside; tesa never re-creates a database silently', { cause: e });
   }
+  if (codeText.startsWith('SQLITE_READONLY') || codeText.startsWith('SQLITE_CANTOPEN')) {
+    // A WAL database needs to write <db>-wal and <db>-shm beside itself, even to be read.
+    const folder = folderWriteProblem(file);
+    if (folder) {
+      return new TesaError('STORE', `${file}: cannot use the database: its folder ${folder} (${codeText})`, 'tesa writes beside its database (WAL); copy it to a writable folder and pass --db, or make the folder writable', { cause: e });
+    }
+  }
   if (codeText.startsWith('SQLITE_READONLY')) {
     return new TesaError('STORE', `${file}: database is read-only (${codeText})`, 'make the file and its folder writable, or use another --db', { cause: e });
   }
@@ -307,6 +314,21 @@ function storeError(file: string, e: unknown): TesaError {
     return new TesaError('STORE', `${file}: I/O error (${codeText}: ${message})`, 'check the disk and the file system', { cause: e });
   }
   return new TesaError('STORE', `${file}: ${message} (${codeText})`, 'run again with --debug and report the trace', { cause: e });
+}
+
+/** Why the database's folder cannot be written ("is on a read-only file system"), or null. */
+function folderWriteProblem(file: string): string | null {
+  const dir = dirname(file);
+  try {
+    accessSync(dir, fsConstants.W_OK);
+    return null;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return `${dir} is on a read-only file system`;
+    if (code === 'EACCES' || code === 'EPERM') return `${dir} is not writable by this user`;
+    if (code === 'ENOENT') return `${dir} does not exist`;
+    return null;
+  }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -96,8 +96,34 @@ function matchErfGelu(t: string, uses: Map<string, Node[]>, ctx: PlanContext): {
   return { nodes: [div, erf, add, mul, half], out: half.outputs[0] };
 }
 
+/**
+ * Inference BatchNormalization after a Conv becomes two per-channel epilogue steps,
+ * v·a[c] + s[c] with a = γ/√(var+ε), s = β − μ·a, computed here as derived constants.
+ */
+function foldBatchNorm(c: Node, ctx: PlanContext, derived: Map<string, Tensor>): EpilogueStep[] | null {
+  if (c.opType !== 'BatchNormalization' || c.outputs.filter(Boolean).length !== 1) return null;
+  if (!c.inputs.slice(1, 5).every((n) => n && ctx.isConstant(n) && ctx.tensor(n).dtype === 'float32')) return null;
+  const [g, b, mu, v] = c.inputs.slice(1, 5).map((n) => ctx.tensor(n).data as Float32Array);
+  const eps = c.attrs.epsilon?.type === 'float' ? c.attrs.epsilon.value : 1e-5;
+  const C = g.length;
+  const a = new Float32Array(C);
+  const s = new Float32Array(C);
+  for (let i = 0; i < C; i++) {
+    a[i] = g[i] / Math.sqrt(v[i] + eps);
+    s[i] = b[i] - mu[i] * a[i];
+  }
+  const scale = `${c.name}::folded_scale`;
+  const shift = `${c.name}::folded_shift`;
+  derived.set(scale, { name: scale, dtype: 'float32', shape: [C, 1, 1], data: a });
+  derived.set(shift, { name: shift, dtype: 'float32', shape: [C, 1, 1], data: s });
+  return [
+    { kind: 'mul', input: scale },
+    { kind: 'add', input: shift },
+  ];
+}
+
 /** Groups nodes into fused ops, in an order that is still topological. */
-export function fuse(graph: Graph, ctx: PlanContext): FusedOp[] {
+export function fuse(graph: Graph, ctx: PlanContext, derived: Map<string, Tensor> = new Map()): FusedOp[] {
   const uses = consumersOf(graph);
   const position = new Map<Node, number>(graph.nodes.map((n, i) => [n, i]));
   const absorbed = new Set<Node>();
@@ -125,6 +151,14 @@ export function fuse(graph: Graph, ctx: PlanContext): FusedOp[] {
         if (absorbed.has(c)) break;
         if (c.outputs.length !== 1 || !sameShape(ctx.tensor(c.outputs[0]).shape, outShape)) break;
         let step: EpilogueStep | null = null;
+        const bn = node.opType === 'Conv' ? foldBatchNorm(c, ctx, derived) : null;
+        if (bn) {
+          absorbed.add(c);
+          op.absorbed.push(c);
+          op.epilogue.push(...bn);
+          t = c.outputs[0];
+          continue;
+        }
         if (c.opType === 'Relu') step = { kind: 'relu' };
         else if (c.opType === 'Sigmoid') step = { kind: 'sigmoid' };
         else if (c.opType === 'Gelu' && (c.attrs.approximate === undefined || (c.attrs.approximate.type === 'string' && c.attrs.approximate.value === 'none'))) step = { kind: 'gelu' };
@@ -172,7 +206,7 @@ export function planGraph(graph: Graph, fingerprint: CpuFingerprint, sparsity?: 
   const constants = new Map<string, Tensor>();
   const ctx = planContext(graph, fingerprint, sparsity, constants);
   const ops: PlannedOp[] = [];
-  for (const f of fuse(graph, ctx)) {
+  for (const f of fuse(graph, ctx, constants)) {
     const n = f.anchor;
     if (VIEW_OPS.has(n.opType)) {
       const outputs = [n.outputs[0]];

@@ -111,7 +111,7 @@ function planChannelSpace(graph: Graph, start: string, startAxis: number, size: 
   const cons = consumers(graph);
   const outputs = new Set(graph.outputs);
   const plan: Plan = { tensors: new Map(), through: new Set(), producers: new Map(), readers: new Map() };
-  const queue: Array<[string, number]> = [[start, startAxis]];
+  const queue: Array<[string, number]> = [];
   const isConst = (t: string) => graph.tensors.get(t)?.data !== undefined;
 
   const add = (t: string, axis: number) => {
@@ -153,6 +153,7 @@ function planChannelSpace(graph: Graph, start: string, startAxis: number, size: 
     }
   };
 
+  add(start, startAxis);
   while (queue.length > 0) {
     const [t, axis] = queue.shift()!;
     if (outputs.has(t)) throw new Unsupported(`the channels reach graph output '${t}'`);

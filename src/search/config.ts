@@ -30,7 +30,7 @@ export interface SearchConfig {
   /** AutoCompress per-round hook (JSON on stdin, JSON on stdout). */
   finetuneCmd: string | null;
   finetuneTimeoutMs: number;
-  /** Rounds of A-B-A-B interleaving for the final re-measurement. */
+  /** Rounds of A-B-A-B interleaving for the final re-measurement; 0 skips it. */
   finalRounds: number;
 }
 
@@ -135,7 +135,7 @@ export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: num
     threads: raw.threads === undefined ? defaultThreads : parsePositiveInt(raw.threads, '--threads', 1024),
     finetuneCmd: raw.finetuneCmd === undefined ? null : nonEmpty(raw.finetuneCmd, '--finetune-cmd'),
     finetuneTimeoutMs: raw.finetuneTimeout === undefined ? 10 * 60_000 : parseDuration(raw.finetuneTimeout, '--finetune-timeout'),
-    finalRounds: raw.finalRounds === undefined ? 4 : parsePositiveInt(raw.finalRounds, '--final-rounds', 100),
+    finalRounds: raw.finalRounds === undefined ? 4 : raw.finalRounds.trim() === '0' ? 0 : parsePositiveInt(raw.finalRounds, '--final-rounds', 100),
   };
 }
 

@@ -274,7 +274,7 @@ export async function runSearch(opts: LoopOptions): Promise<SearchOutcome> {
     const all = store.listTrials(searchId);
     const best = pickBest(all);
     let final: FinalMeasurement | null = null;
-    if (best && status === 'done') final = await finalMeasure(opts, measurer, best, budgetRatio, baseline, compileDense, event);
+    if (best && status === 'done' && config.finalRounds > 0) final = await finalMeasure(opts, measurer, best, budgetRatio, baseline, compileDense, event);
     if (status === 'done') {
       store.updateSearch(searchId, { status: 'done', finishedAt: Date.now(), elapsedMs: elapsed(), bestTrialId: best?.id ?? null });
       event('search-finished', `finished (${stopReason})`, { reason: stopReason });

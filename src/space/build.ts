@@ -6,10 +6,11 @@
  */
 import { badInput } from '../errors.js';
 import type { Capabilities } from '../../backends/backend.js';
-import type { Graph } from '../model/graph.js';
+import { numel, type Graph } from '../model/graph.js';
+import { prunableWeights } from '../tesa/weights.js';
 import type { Pattern, Precision } from '../plan/sparsity.js';
 import type { LayerGroup } from '../tesa/layer-group.js';
-import { backendSupports, isCoarse } from './patterns.js';
+import { backendSupports, isCoarse, parsePatternName } from './patterns.js';
 import type { GroupSpace, SearchSpace } from './space.js';
 
 export interface SpaceOptions {
@@ -53,6 +54,12 @@ export function buildSearchSpace(graph: Graph, layerGroups: LayerGroup[], caps: 
   const patterns = options.patterns.filter((p) => backendSupports(caps, p));
   const range = { ...DEFAULT_RATIO_RANGE, ...definedOnly(options) };
 
+  // N×K of each prunable weight as the pruning module sees it (N = output features).
+  const mathDims = new Map<string, [number, number]>();
+  for (const p of prunableWeights(graph)) {
+    const n = p.shape[p.outAxis] ?? 0;
+    mathDims.set(p.weight, [n, n > 0 ? numel(p.shape) / n : 0]);
+  }
   const raw: RawGroup[] = [];
   if (options.groups === 'on') {
     for (const g of layerGroups) {
@@ -68,7 +75,7 @@ export function buildSearchSpace(graph: Graph, layerGroups: LayerGroup[], caps: 
   const groups: GroupSpace[] = [];
   const density: number[] = [];
   for (const r of raw) {
-    const offered = patterns.filter((p) => r.coarsePrunable || !isCoarse(p));
+    const offered = patterns.filter((p) => (r.coarsePrunable || !isCoarse(p)) && r.weights.every((w) => fitsWeight(p, mathDims.get(w))));
     if (offered.length === 0) continue;
     let sum = 0;
     let count = 0;
@@ -109,4 +116,15 @@ function definedOnly(o: SpaceOptions): Partial<typeof DEFAULT_RATIO_RANGE> {
 /** Total prunable parameters of the space (the weight for averaging ratios). */
 export function spaceParameters(space: SearchSpace): number {
   return space.groups.reduce((a, g) => a + g.parameters, 0);
+}
+
+/** Block and N:M patterns need the weight's N×K view to divide into whole blocks / groups. */
+function fitsWeight(pattern: Pattern, dims: [number, number] | undefined): boolean {
+  const p = parsePatternName(pattern);
+  if (!p || !dims) return true;
+  const [n, k] = dims;
+  if (p.block) return n % p.block[0] === 0 && k % p.block[1] === 0;
+  const nm = /^nm:(\d+):(\d+)$/.exec(pattern);
+  if (nm) return k % Number(nm[2]) === 0;
+  return true;
 }

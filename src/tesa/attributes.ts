@@ -153,7 +153,7 @@ export class SparsityAttr {
       const w = i >>> 5;
       const lo = i & 31;
       const n = Math.min(32 - lo, end - i);
-      const m = n === 32 ? 0xffffffff : ((1 << n) - 1) << lo;
+      const m = n === 32 ? -1 : ((1 << n) - 1) << lo;
       const add = m & ~b[w];
       if (add !== 0) {
         b[w] |= add;
@@ -176,7 +176,7 @@ export class SparsityAttr {
       const w = i >>> 5;
       const lo = i & 31;
       const n = Math.min(32 - lo, end - i);
-      const m = n === 32 ? 0xffffffff : ((1 << n) - 1) << lo;
+      const m = n === 32 ? -1 : ((1 << n) - 1) << lo;
       if ((b[w] & m) !== m) return false;
       i += n;
     }
@@ -372,6 +372,20 @@ export class SparsityAttr {
     this.prunedTotal += added;
     this.version++;
     return true;
+  }
+
+  /**
+   * Viewing the elements as rows of `len`: the bits (as words over `len` elements) of the
+   * positions pruned in every row. The backward rule of a broadcast bias reads this.
+   */
+  andOfRows(len: number): Uint32Array {
+    const words = (len + 31) >>> 5;
+    const acc = new Uint32Array(words);
+    if (this.bits === null || len === 0) return acc;
+    acc.fill(0xffffffff);
+    const rows = this.size / len;
+    for (let r = 0; r < rows; r++) for (let k = 0; k < words; k++) acc[k] &= this.extractWord(r * len + k * 32, Math.min(32, len - k * 32));
+    return acc;
   }
 
   /** `len` (≤ 32) bits starting at element `start`, as the low bits of a word. */

@@ -105,7 +105,12 @@ function addContribution(graph: Graph, node: Node, c: number, v: number, w: Spar
   if (v === 0) return true;
   if (node.opType === 'MatMul') {
     const [, N] = wt.shape;
-    for (let n = 0; n < N; n++) if (!w.isPruned(c * N + n)) out[n] += v * d[c * N + n];
+    const bits = w.bitset();
+    const base = c * N;
+    for (let n = 0; n < N; n++) {
+      const i = base + n;
+      if (bits === null || ((bits[i >>> 5] >>> (i & 31)) & 1) === 0) out[n] += v * d[i];
+    }
     return true;
   }
   if (node.opType === 'Gemm') {

@@ -117,7 +117,13 @@ export function makeInitMasks(graph: Graph, specs: readonly InitSpec[], groups?:
  * Random masks, seeded: `ratio` of the output channels (or, for 'fine', elements) of each named
  * weight. Tests use these to check exactness on masks no importance ranking would pick.
  */
-export function randomMasks(graph: Graph, names: readonly string[], ratio: number, seed: number, kind: 'channel' | 'input-channel' | 'fine' = 'channel'): Map<string, Uint8Array> {
+export function randomMasks(
+  graph: Graph,
+  names: readonly string[],
+  ratio: number,
+  seed: number,
+  kind: 'channel' | 'input-channel' | 'fine' | { block: [number, number] } = 'channel',
+): Map<string, Uint8Array> {
   const rng = seedrandom(String(seed));
   const weights = new Map(prunableWeights(graph).map((w) => [w.weight, w]));
   const out = new Map<string, Uint8Array>();
@@ -128,6 +134,16 @@ export function randomMasks(graph: Graph, names: readonly string[], ratio: numbe
     const m = new Uint8Array(size).fill(1);
     if (kind === 'fine') {
       for (let i = 0; i < size; i++) if (rng() < ratio) m[i] = 0;
+    } else if (typeof kind === 'object') {
+      // R×C blocks of the stored 2-D layout (rows × the rest); edge blocks are partial.
+      const [R, C] = kind.block;
+      const rows = p.shape[0];
+      const cols = size / rows;
+      for (let br = 0; br < rows; br += R)
+        for (let bc = 0; bc < cols; bc += C) {
+          if (rng() >= ratio) continue;
+          for (let r = br; r < Math.min(rows, br + R); r++) for (let c = bc; c < Math.min(cols, bc + C); c++) m[r * cols + c] = 0;
+        }
     } else {
       const axis = kind === 'channel' ? p.outAxis : p.inAxis;
       const dim = p.shape[axis];

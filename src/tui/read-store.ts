@@ -128,7 +128,8 @@ export function readWatchState(store: Store, searchId: number, now: number = Dat
   const elapsedMs = elapsedOf(s, now);
 
   let etaMs: number | null = null;
-  if (!isFinished(s.status) && finished.length > 0) {
+  // No estimate while paused or queued: the clock is not running.
+  if ((s.status === 'running' || s.status === 'stopping') && finished.length > 0) {
     const perTrial = elapsedMs / finished.length;
     const byTrials = maxTrials !== null ? Math.max(0, maxTrials - finished.length) * perTrial : null;
     const byTime = timeLimitMs !== null ? Math.max(0, timeLimitMs - elapsedMs) : null;

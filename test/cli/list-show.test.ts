@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { openStore } from '../../db/store.js';
 import { runCli } from './run-cli.js';
 
@@ -54,6 +55,20 @@ describe('tesa list', () => {
     expect(lines[1]).toMatch(/^\s*3\s+paused\s+zoo:resnet18\s+cpu\s+autocompress\s+≤0\.5×dense\s+0\s+0\s+-\s+-\s+\d{4}-/);
     expect(lines[2]).toMatch(/^\s*2\s+done\s+zoo:bert-mini\s+cpu\s+random\s+≤12 ms\s+4\s+3\s+0\.61\s+0\.86\s+\d{4}-/);
     expect(lines[3]).toMatch(/^\s*1\s+queued\s+zoo:mlp\s+cpu\s+sa\s+≤0\.7×dense\s+0\s+0\s+-\s+-\s+\d{4}-/);
+  });
+
+  it('marks a running search whose runner died', () => {
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!; // a pid that has just exited
+    const s = openStore(db);
+    const id = s.createSearch({ model: 'zoo:mlp', target: 'cpu', strategy: 'sa', budget: { ratio: 0.7 } }).id;
+    s.acquireSearch(id, { pid: dead });
+    s.updateSearch(id, { status: 'running' });
+    s.close();
+    const r = runCli(['list', '--db', db]);
+    expect(r.stdout.split('\n')[1]).toMatch(new RegExp(`^\\s*${id}\\s+running \\(dead\\)\\s+zoo:mlp`));
+    const j = JSON.parse(runCli(['list', '--db', db, '--json']).stdout) as Array<{ runner: string }>;
+    expect(j[0]!.runner).toBe('dead');
+    expect(runCli(['show', String(id), '--db', db]).stdout).toMatch(new RegExp(`runner\\s+pid ${dead} on .+ \\(dead, heartbeat `));
   });
 
   it('filters by status and prints JSON', () => {

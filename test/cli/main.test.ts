@@ -3,13 +3,15 @@
  * registry, so new commands are covered without touching this file), and usage errors as one
  * line with exit code 2.
  */
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Command } from 'commander';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { registerCommands } from '../../src/cli/commands/index.js';
 import { packageRoot } from '../../src/util/package-root.js';
-import { runCli } from './run-cli.js';
+import { cliPath, runCli } from './run-cli.js';
 
 /** Every command path, e.g. ['list'], ['daemon', 'start'], from the same registry main.ts uses. */
 function commandPaths(): string[][] {
@@ -88,20 +90,50 @@ describe('README and .ci/run', () => {
   });
 });
 
-describe.each(paths.map((p) => [p.join(' '), p] as const))('tesa %s', (_name, path) => {
-  it('--help prints its usage and exits 0', () => {
-    const r = runCli([...path, '--help']);
+describe('every registered command (run in one process of the built CLI)', () => {
+  interface Case {
+    argv: string[];
+    code: number | string;
+    stdout: string;
+    stderr: string;
+  }
+  const cases = paths.flatMap((p) => [
+    [...p, '--help'],
+    [...p, '--no-such-option'],
+  ]);
+  let results: Case[] = [];
+  const result = (argv: string[]) => results.find((r) => r.argv.join(' ') === argv.join(' '))!;
+
+  beforeAll(() => {
+    const r = spawnSync(process.execPath, [join(packageRoot(), 'test', 'cli', 'fixtures', 'run-many.mjs'), pathToFileURL(cliPath).href, JSON.stringify(cases)], {
+      encoding: 'utf8',
+      env: { ...process.env, NO_COLOR: '1' },
+      timeout: 120_000,
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    if (r.status !== 0) throw new Error(`run-many failed (${r.status}): ${r.stderr}`);
+    results = JSON.parse(r.stdout) as Case[];
+  });
+
+  it.each(paths.map((p) => [p.join(' '), p] as const))('tesa %s --help prints its usage and exits 0', (_name, path) => {
+    const r = result([...path, '--help']);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain(`Usage: tesa ${path.join(' ')}`);
   });
 
-  it('an unknown option is one line and exit code 2', () => {
-    const r = runCli([...path, '--no-such-option']);
-    expect(r.code).toBe(2);
+  it.each(paths.map((p) => [p.join(' '), p] as const))('tesa %s with an unknown option: one line, exit code 2', (_name, path) => {
+    const r = result([...path, '--no-such-option']);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
     const lines = r.stderr.trimEnd().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^tesa: /);
+  });
+
+  it('a subcommand with an unknown option, end to end in its own process', () => {
+    const r = runCli(['list', '--no-such-option']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe("tesa: unknown option '--no-such-option' (hint: run with --help for usage)\n");
   });
 });

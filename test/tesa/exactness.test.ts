@@ -10,7 +10,8 @@ import { loadModel } from '../../src/model/load.js';
 import { runOrt } from '../../src/model/ort.js';
 import { SparsityAttr } from '../../src/tesa/attributes.js';
 import { applyAttributes } from '../../src/tesa/apply.js';
-import { randomMasks } from '../../src/tesa/init-masks.js';
+import { findLayerGroups } from '../../src/tesa/groups.js';
+import { makeInitMasks, parseInitSpec, randomMasks } from '../../src/tesa/init-masks.js';
 import { propagate } from '../../src/tesa/propagate.js';
 import { prunableWeights } from '../../src/tesa/weights.js';
 
@@ -34,6 +35,8 @@ function relError(a: TensorData, b: TensorData): number {
 
 interface Case {
   model: string;
+  /** Group-aware importance masks instead of random ones: `--init` specs. */
+  init?: string[];
   /** Weights whose output channels are randomly pruned, and weights whose input channels are. */
   outChannels: (names: string[]) => string[];
   inChannels: (names: string[]) => string[];
@@ -43,7 +46,7 @@ interface Case {
 async function check(c: Case): Promise<{ err: number; before: number; after: number; folds: number }> {
   const graph = await loadModel(c.model);
   const names = prunableWeights(graph).map((w) => w.weight);
-  const masks = randomMasks(graph, c.outChannels(names), c.ratio, 7, 'channel');
+  const masks = c.init ? makeInitMasks(graph, c.init.map(parseInitSpec), findLayerGroups(graph)) : randomMasks(graph, c.outChannels(names), c.ratio, 7, 'channel');
   for (const [k, m] of randomMasks(graph, c.inChannels(names), c.ratio, 11, 'input-channel')) {
     const cur = masks.get(k);
     if (cur) for (let i = 0; i < m.length; i++) cur[i] &= m[i];
@@ -98,6 +101,37 @@ describe('exactness: masked model ≡ propagated model in onnxruntime', () => {
     expect(r.after).toBeGreaterThan(r.before);
     expect(r.err).toBeLessThan(1e-4);
   }, 180_000);
+
+  it('zoo:mobilenet-v2, group-aware 60% channel pruning of every conv (folds constant channels)', async () => {
+    const r = await check({ model: 'zoo:mobilenet-v2', init: ['*=channel:0.6'], outChannels: none, inChannels: none, ratio: 0 });
+    expect(r.folds).toBeGreaterThan(0);
+    expect(r.err).toBeLessThan(1e-4);
+  }, 180_000);
+
+  it('zoo:resnet18, group-aware 50% channel pruning of every conv', async () => {
+    const r = await check({ model: 'zoo:resnet18', init: ['*=channel:0.5'], outChannels: none, inChannels: none, ratio: 0 });
+    expect(r.folds).toBeGreaterThan(0);
+    expect(r.err).toBeLessThan(1e-4);
+  }, 180_000);
+
+  it('zoo:bert-mini, group-aware 50% row pruning of every layer', async () => {
+    const r = await check({ model: 'zoo:bert-mini', init: ['*=row:0.5'], outChannels: none, inChannels: none, ratio: 0 });
+    expect(r.after).toBeGreaterThan(r.before);
+    expect(r.err).toBeLessThan(1e-4);
+  }, 180_000);
+
+  it('control: pruning one more live channel does change the outputs (the comparison can fail)', async () => {
+    const graph = await loadModel('zoo:mlp');
+    const masks = randomMasks(graph, ['layers.2.weight'], 0.3, 7, 'channel');
+    const result = propagate(graph, new Map([...masks].map(([k, m]) => [k, SparsityAttr.fromMask(graph.tensors.get(k)!.shape, m)])));
+    const w = result.attributes.get('layers.4.weight')!;
+    const live = w.toMask().indexOf(1);
+    w.prune(live);
+    const feeds = randomInputs(graph, 3);
+    const ref = await runOrt(masked(graph, masks), feeds);
+    const got = await runOrt(applyAttributes(graph, result), feeds);
+    expect(relError(ref.get('logits')!.data, got.get('logits')!.data)).toBeGreaterThan(1e-6);
+  }, 120_000);
 
   it('zoo:bert-base, two layers masked', async () => {
     const pick = (names: string[]) => names.filter((n) => /layer\.(3|7)\./.test(n));

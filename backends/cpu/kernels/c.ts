@@ -14,7 +14,6 @@ import type { EpilogueStep, TensorRef } from './family.js';
 export const PRELUDE = `#include <stdint.h>
 #include <string.h>
 #include <math.h>
-#include <immintrin.h>
 
 typedef const void *const *tesa_in;
 typedef void *const *tesa_out;

@@ -444,6 +444,7 @@ export function lowerGemm(plan: OpPlan, ctx: LowerContext): LoweredKernel {
   const omp = ctx.threads > 1 ? `#pragma omp parallel for schedule(static) num_threads(${ctx.threads})\n` : '';
   const epi = p.epilogue.length > 0;
   let code = header('gemm-dense', what, refs(plan, 'inputRefs'), refs(plan, 'outputRefs'));
+  if (ctx.isa !== 'generic') code += '#include <immintrin.h>\n';
   code += longArray('R_AOFF', p.aOff) + longArray('R_BOFF', p.bOff) + longArray('R_COFF', p.cOff);
   code += microKernel('ukr_full', MR, ctx.isa, p.sam, p.sak);
   if (mTail) code += microKernel('ukr_tail', mTail, ctx.isa, p.sam, p.sak);
@@ -462,16 +463,17 @@ void tesa_kernel(tesa_in in, tesa_out out, void *state) {
   for (long bt = 0; bt < ${p.batch}; bt++) {
     const float *ab = A + R_AOFF[bt];
     float *cb = C + R_COFF[bt];
-${p.bConst ? '' : '    pack_b(B + R_BOFF[bt], bpack);\n'}    for (long pc = 0; pc < ${p.K}; pc += ${KC}) {
-      const long kc = ${p.K} - pc < ${KC} ? ${p.K} - pc : ${KC};
-      const int acc = pc > 0, last = pc + ${KC} >= ${p.K};
-      (void)last;
-      for (long ic = 0; ic < ${p.M}; ic += ${MC}) {
-        const long mend = ic + ${MC} < ${p.M} ? ic + ${MC} : ${p.M};
-${omp}        for (long jp = 0; jp < ${NP}; jp++) {
+${p.bConst ? '' : '    pack_b(B + R_BOFF[bt], bpack);\n'}    for (long ic = 0; ic < ${p.M}; ic += ${MC}) {
+      const long mend = ic + ${MC} < ${p.M} ? ic + ${MC} : ${p.M};
+${omp}      for (long jp = 0; jp < ${NP}; jp++) {
+        /* one NR-wide column panel of C stays in L1 while K is walked in KC steps */
+        const long j0 = jp * ${NR};
+        const long nr = ${p.N} - j0 < ${NR} ? ${p.N} - j0 : ${NR};
+        for (long pc = 0; pc < ${p.K}; pc += ${KC}) {
+          const long kc = ${p.K} - pc < ${KC} ? ${p.K} - pc : ${KC};
+          const int acc = pc > 0, last = pc + ${KC} >= ${p.K};
+          (void)last;
           const float *bp = bpack + jp * ${p.K * NR} + pc * ${NR};
-          const long j0 = jp * ${NR};
-          const long nr = ${p.N} - j0 < ${NR} ? ${p.N} - j0 : ${NR};
           for (long i0 = ic; i0 < mend; i0 += ${MR}) {
             const long mr = mend - i0 < ${MR} ? mend - i0 : ${MR};
             const float *ap = ab + i0 * ${p.sam} + pc * ${p.sak};

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { register as registerBench } from './bench.js';
 import { register as registerControl } from './control.js';
 import { register as registerDaemon } from './daemon.js';
+import { register as registerExport } from './export.js';
 import { register as registerInspect } from './inspect.js';
 import { register as registerList } from './list.js';
 import { register as registerOptimize } from './optimize.js';
@@ -18,6 +19,7 @@ export function registerCommands(program: Command): void {
   registerBench(program);
   registerControl(program);
   registerDaemon(program);
+  registerExport(program);
   registerInspect(program);
   registerList(program);
   registerOptimize(program);

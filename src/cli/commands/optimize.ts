@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option('--threads <n>', 'threads for kernels and builds (default: all cores)')
     .option('--finetune-cmd <command>', 'autocompress: a command run after each round (JSON on stdin and stdout)')
     .option('--finetune-timeout <duration>', 'time allowed to --finetune-cmd per round (default 10m)')
-    .option('--final-rounds <n>', 'A-B rounds of the final interleaved re-measurement (default 4)')
+    .option('--final-rounds <n>', 'A-B rounds of the final interleaved re-measurement (default 4; 0 skips it)')
     .option('--db <path>', 'the tesa database (default $TESA_DB or the state folder)')
     .option('--json', 'print the result as JSON')
     .option('--detach', 'queue the search for the background daemon (started if needed) and return at once')

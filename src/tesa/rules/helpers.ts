@@ -85,6 +85,36 @@ export function broadcastMap(outShape: readonly number[], inShape: readonly numb
   return map;
 }
 
+/** Length of the trailing block an input repeats when it broadcasts as a plain suffix, else 0. */
+function suffixLength(outShape: readonly number[], inShape: readonly number[]): number {
+  let k = 0;
+  while (k < inShape.length && inShape[k] === 1) k++;
+  const core = inShape.slice(k);
+  if (core.length > outShape.length) return 0;
+  const off = outShape.length - core.length;
+  for (let d = 0; d < core.length; d++) if (core[d] !== outShape[off + d]) return 0;
+  return core.reduce((a, b) => a * b, 1);
+}
+
+/** The input's pruned bits repeated over the output (suffix broadcasting), or null when not a suffix. */
+function tiledBits(attr: SparsityAttr, outShape: readonly number[], inShape: readonly number[], outSize: number): Uint32Array | null {
+  const len = suffixLength(outShape, inShape);
+  if (len === 0 || len !== attr.size) return null;
+  const words = new Uint32Array((outSize + 31) >>> 5);
+  const src = attr.bitset();
+  if (src === null) return words;
+  if (len % 32 === 0) {
+    const per = len >>> 5;
+    for (let w = 0; w < words.length; w += per) words.set(src.subarray(0, Math.min(per, words.length - w)), w);
+    return words;
+  }
+  for (let i = 0; i < outSize; i++) {
+    const j = i % len;
+    if ((src[j >>> 5] >>> (j & 31)) & 1) words[i >>> 5] |= 1 << (i & 31);
+  }
+  return words;
+}
+
 /**
  * Forward through a broadcasting element-wise op. `zeroWhenAll`: the output is zero only where
  * every input is zero (Add); otherwise where any input is zero (Mul).
@@ -109,6 +139,16 @@ export function broadcastForward(outShape: readonly number[], ins: { attr: Spars
         if (b) for (let w = 0; w < words.length; w++) words[w] |= b[w];
       }
     }
+    out.orBits(words);
+    return out.count() === 0 ? undefined : out;
+  }
+  const tiled = ins.map((x) => (sameShape(x.shape, outShape) ? x.attr.bitset() ?? new Uint32Array((out.size + 31) >>> 5) : tiledBits(x.attr, outShape, x.shape, out.size)));
+  if (tiled.every((t) => t !== null)) {
+    const words = new Uint32Array((out.size + 31) >>> 5);
+    if (zeroWhenAll) {
+      words.set(tiled[0]!);
+      for (let k = 1; k < tiled.length; k++) for (let w = 0; w < words.length; w++) words[w] &= tiled[k]![w];
+    } else for (const t of tiled) for (let w = 0; w < words.length; w++) words[w] |= t![w];
     out.orBits(words);
     return out.count() === 0 ? undefined : out;
   }
@@ -139,6 +179,12 @@ export function broadcastBackward(out: SparsityAttr, inShape: readonly number[])
   if (sameShape(inShape, out.shape)) {
     a.orBits(out.bitset()!);
     return a;
+  }
+  const len = suffixLength(out.shape, inShape);
+  if (len !== 0 && len === a.size) {
+    const words = out.andOfRows(len);
+    a.orBits(words);
+    return a.count() === 0 ? undefined : a;
   }
   const map = broadcastMap(out.shape, inShape);
   const fan = out.size / a.size;

@@ -1,0 +1,122 @@
+/**
+ * The plan picker: builds every candidate kernel for one sparse GEMM together with the dense
+ * kernel, verifies each against the naive reference, times them strictly one at a time
+ * (interleaved, one process), and keeps the fastest verified plan. A sparse plan is chosen
+ * only when its median beats dense, so the picker never makes an op slower than dense.
+ * Decisions are cached by (op signature, attribute hash, fingerprint): in memory, and in the
+ * store's plan_decisions table when one is given.
+ */
+import { createHash } from 'node:crypto';
+import { summarize } from '../evaluate/stats.js';
+import { isTesaError } from '../errors.js';
+import type { Pattern } from './sparsity.js';
+import { enumeratePlans } from './candidates.js';
+import { lowerSparseGemm, planName, type LoweredSparseGemm, type SparsePlan } from '../../backends/cpu/kernels/sparse/families.js';
+import { benchSparseKernels } from '../../backends/cpu/kernels/sparse/harness.js';
+import { isaInfo, type VectorIsa } from '../../backends/cpu/kernels/sparse/isa.js';
+import type { SparseGemmProblem } from '../../backends/cpu/kernels/sparse/structure.js';
+
+/** The part of db/store.ts the picker uses. */
+export interface PlanDecisionStore {
+  getPlanDecision<T = unknown>(key: string): T | undefined;
+  putPlanDecision(key: string, fingerprintId: string, choice: unknown): void;
+}
+
+export type ChosenPlan = SparsePlan | { family: 'dense' };
+
+export interface CandidateTiming {
+  plan: string;
+  medianMs: number | null;
+  maxRelError: number | null;
+  /** why it was not timed or not eligible (build refused, wrong result) */
+  rejected?: string;
+}
+
+export interface PlanChoice {
+  key: string;
+  plan: ChosenPlan;
+  /** median of the chosen plan and of dense, ms */
+  medianMs: number;
+  denseMs: number;
+  candidates: CandidateTiming[];
+  fromCache: boolean;
+}
+
+export interface PickOptions {
+  isa: VectorIsa;
+  fingerprintId: string;
+  store?: PlanDecisionStore;
+  /** extra plans to consider besides the enumerated ones */
+  extraPlans?: SparsePlan[];
+  reps?: number;
+  budgetMs?: number;
+  /** results above this max relative error are wrong (never chosen) */
+  tolerance?: number;
+  /** a sparse plan must be at least this fraction faster than dense (default 0.03) */
+  margin?: number;
+}
+
+const memory = new Map<string, PlanChoice>();
+
+export function maskHash(mask: Uint8Array): string {
+  return createHash('sha256').update(mask).digest('hex').slice(0, 24);
+}
+
+export function decisionKey(prob: SparseGemmProblem, pattern: Pattern, fingerprintId: string, isa: VectorIsa): string {
+  const sig = `gemm ${prob.m}x${prob.n}x${prob.k} fp32`;
+  const attr = `${pattern}|${maskHash(prob.mask)}`;
+  return createHash('sha256').update(`${sig}|${attr}|${fingerprintId}|${isa}`).digest('hex').slice(0, 32);
+}
+
+/** Cached decision, if any (memory first, then the store). */
+export function cachedPlan(key: string, store?: PlanDecisionStore): PlanChoice | undefined {
+  const m = memory.get(key);
+  if (m) return { ...m, fromCache: true };
+  const s = store?.getPlanDecision<PlanChoice>(key);
+  if (s) {
+    memory.set(key, s);
+    return { ...s, fromCache: true };
+  }
+  return undefined;
+}
+
+export function clearPlanMemory(): void {
+  memory.clear();
+}
+
+export async function pickPlan(prob: SparseGemmProblem, pattern: Pattern, opts: PickOptions): Promise<PlanChoice> {
+  const key = decisionKey(prob, pattern, opts.fingerprintId, opts.isa);
+  const hit = cachedPlan(key, opts.store);
+  if (hit) return hit;
+  const isa = isaInfo(opts.isa);
+  const plans: SparsePlan[] = [...enumeratePlans(prob, pattern), ...(opts.extraPlans ?? [])];
+  const lowered: LoweredSparseGemm[] = [lowerSparseGemm(isa, prob, { family: 'dense-xt' }, 'cand_dense')];
+  const candidates: CandidateTiming[] = [];
+  plans.forEach((plan, i) => {
+    try {
+      lowered.push(lowerSparseGemm(isa, prob, plan, `cand_${i}`));
+    } catch (e) {
+      if (!isTesaError(e)) throw e;
+      candidates.push({ plan: planName(plan), medianMs: null, maxRelError: null, rejected: e.message });
+    }
+  });
+  const r = await benchSparseKernels(prob, lowered, { reps: opts.reps ?? 15, budgetMs: opts.budgetMs ?? 3000, openblas: false });
+  const tol = opts.tolerance ?? 1e-4;
+  const margin = opts.margin ?? 0.03;
+  const dense = r.contenders[0]!;
+  const denseMs = summarize(dense.samplesMs).medianMs;
+  let best: { plan: ChosenPlan; ms: number } = { plan: { family: 'dense' }, ms: denseMs };
+  r.contenders.slice(1).forEach((c, i) => {
+    const plan = lowered[i + 1]!.plan;
+    const ms = summarize(c.samplesMs).medianMs;
+    const wrong = c.maxRelError === null || !(c.maxRelError <= tol);
+    candidates.push({ plan: planName(plan), medianMs: ms, maxRelError: c.maxRelError, ...(wrong ? { rejected: `wrong result (max rel. error ${c.maxRelError})` } : {}) });
+    // A sparse plan must beat dense by a clear margin: timing noise alone never picks one.
+    if (!wrong && ms < best.ms && ms < denseMs * (1 - margin)) best = { plan, ms };
+  });
+  candidates.unshift({ plan: 'dense', medianMs: denseMs, maxRelError: dense.maxRelError });
+  const choice: PlanChoice = { key, plan: best.plan, medianMs: best.ms, denseMs, candidates, fromCache: false };
+  memory.set(key, choice);
+  opts.store?.putPlanDecision(key, opts.fingerprintId, choice);
+  return choice;
+}

@@ -1,0 +1,117 @@
+/**
+ * Export of a finished real search (zoo:mlp, fine pruning, the real loop, store and CPU
+ * backend): the CLI writes every file; numpy loads the masks with the weights' shapes;
+ * onnxruntime-node runs model.onnx and matches the masked model; the bundle runs alone from
+ * another folder and reports a latency of the same order as the store's.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openStore } from '../../db/store.js';
+import { loadModel } from '../../src/model/load.js';
+import { randomInputs } from '../../src/model/inputs.js';
+import { runOrt } from '../../src/model/ort.js';
+import type { SparsityConfig } from '../../src/export/artifacts.js';
+import { runCli } from '../cli/run-cli.js';
+import { runRealSearch } from './real-search.js';
+
+let dir: string;
+let db: string;
+let out: string;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'tesa-export-'));
+  db = join(dir, 't.db');
+  out = join(dir, 'out');
+  const r = await runRealSearch(db, { model: 'zoo:mlp', patterns: 'fine', evaluator: 'proxy', maxTrials: 3, budget: '0.99' });
+  expect(r.status).toBe('done');
+});
+
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('tesa export', () => {
+  it('writes config, masks, model, report, plots and bundle for the best trial', () => {
+    const r = runCli(['export', '1', '--out', out, '--db', db, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.stdout) as { trialSeq: number; verification: { maxAbsDiff: number }; bundle: { run: { medianMs: number } | null } };
+    for (const f of ['config.json', 'masks/index.json', 'model.onnx', 'report.md', 'scatter.svg', 'sparsity.svg', 'bundle/run', 'bundle/tesa-runner', 'bundle/manifest.txt', 'bundle/weights.bin']) expect(existsSync(join(out, f)), f).toBe(true);
+    const store = openStore(db);
+    const best = store.getTrial(store.requireSearch(1).bestTrialId!)!;
+    store.close();
+    expect(res.trialSeq).toBe(best.seq);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as SparsityConfig;
+    expect(config.trial?.seq).toBe(best.seq);
+    expect(config.fingerprint?.id).toMatch(/\S/);
+    expect(config.baseline?.medianMs).toBeGreaterThan(0);
+    expect(config.latency?.medianMs).toBeGreaterThan(0);
+    expect(config.layers.length).toBeGreaterThan(0);
+    expect(config.layers.some((l) => l.sparsityAfter > 0)).toBe(true);
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(report).toContain('![latency vs quality](scatter.svg)');
+    expect(readFileSync(join(out, 'scatter.svg'), 'utf8')).toContain('budget');
+    expect(readFileSync(join(out, 'sparsity.svg'), 'utf8')).toMatch(/<svg[\s\S]*<rect/);
+  });
+
+  it('masks load in numpy with the weights’ shapes and the recorded sparsity', () => {
+    const index = JSON.parse(readFileSync(join(out, 'masks', 'index.json'), 'utf8')) as Array<{ weight: string; file: string; shape: number[]; sparsity: number }>;
+    expect(index.length).toBeGreaterThan(0);
+    const py = `
+import json, numpy as np, sys
+idx = json.load(open(sys.argv[1] + '/index.json'))
+print(json.dumps([[list(np.load(sys.argv[1] + '/' + e['file']).shape), float(1 - np.load(sys.argv[1] + '/' + e['file']).mean()), str(np.load(sys.argv[1] + '/' + e['file']).dtype)] for e in idx]))`;
+    const got = JSON.parse(execFileSync('python3', ['-c', py, join(out, 'masks')], { encoding: 'utf8' })) as Array<[number[], number, string]>;
+    got.forEach(([shape, pruned, dtype], i) => {
+      expect(shape).toEqual(index[i]!.shape);
+      expect(pruned).toBeCloseTo(index[i]!.sparsity, 6);
+      expect(dtype).toBe('uint8');
+    });
+    expect(got.some(([, p]) => p > 0)).toBe(true);
+  });
+
+  it('model.onnx runs in onnxruntime-node and matches the masked model', async () => {
+    const graph = await loadModel('zoo:mlp');
+    const feeds = randomInputs(graph, 11);
+    const session = await ort.InferenceSession.create(join(out, 'model.onnx'));
+    const name = graph.inputs[0]!;
+    const t = graph.tensors.get(name)!;
+    const res = await session.run({ [name]: new ort.Tensor('float32', feeds[name] as Float32Array, t.shape) });
+    const exported = res[graph.outputs[0]!]!.data as Float32Array;
+    // The masked model rebuilt from the masks (weights × mask) must agree with the file.
+    const index = JSON.parse(readFileSync(join(out, 'masks', 'index.json'), 'utf8')) as Array<{ weight: string; file: string }>;
+    const dense = await runOrt(graph, feeds);
+    const denseOut = dense.get(graph.outputs[0]!)!.data as Float32Array;
+    expect(index.length).toBeGreaterThan(0);
+    let diffFromDense = 0;
+    for (let i = 0; i < exported.length; i++) diffFromDense = Math.max(diffFromDense, Math.abs(exported[i]! - denseOut[i]!));
+    expect(diffFromDense).toBeGreaterThan(0); // it is pruned, not the dense model
+    const res2 = JSON.parse(runCli(['export', '1', '--out', join(dir, 'again'), '--db', db, '--json', '--no-measure']).stdout) as { verification: { maxAbsDiff: number; scale: number } };
+    expect(res2.verification.maxAbsDiff).toBeLessThanOrEqual(1e-4 * Math.max(1, res2.verification.scale));
+  });
+
+  it('bundle/run --json runs alone and reports a latency of the same order as the store', () => {
+    const copy = join(dir, 'moved-bundle');
+    execFileSync('cp', ['-r', join(out, 'bundle'), copy]);
+    const r = JSON.parse(execFileSync(join(copy, 'run'), ['--json', '--reps', '20'], { cwd: '/', encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } })) as { medianMs: number; samplesMs: number[] };
+    expect(r.samplesMs).toHaveLength(20);
+    const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as SparsityConfig;
+    const stored = config.latency!.medianMs;
+    // Sanity only (noise on a shared machine): same order of magnitude, not a timing assertion.
+    expect(r.medianMs).toBeGreaterThan(stored / 5);
+    expect(r.medianMs).toBeLessThan(stored * 5);
+  });
+
+  it('refuses a non-empty --out, an unknown trial, and a missing search with one line', () => {
+    const a = runCli(['export', '1', '--out', out, '--db', db]);
+    expect(a.code).toBe(2);
+    expect(a.stderr).toMatch(/^tesa: .*not empty/);
+    const b = runCli(['export', '1', '--trial', '99', '--out', join(dir, 'x'), '--db', db]);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(/no trial #99/);
+    const c = runCli(['export', '7', '--out', join(dir, 'y'), '--db', db]);
+    expect(c.code).toBe(2);
+  });
+});
