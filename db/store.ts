@@ -8,7 +8,7 @@
  * tesa database is refused with a one-line TesaError.
  */
 import Database from 'better-sqlite3';
-import { accessSync, constants as fsConstants, existsSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { TesaError } from '../src/errors.js';
@@ -217,6 +217,8 @@ export interface AcquireOptions {
 /** How often a runner should call heartbeat(), and when others may take its search over. */
 export const HEARTBEAT_INTERVAL_MS = 5_000;
 export const DEFAULT_STALE_AFTER_MS = 30_000;
+/** On this host, how long a live pid that stopped beating still owns its search (pid reuse guard). */
+export const SAME_HOST_STALE_AFTER_MS = 10 * 60_000;
 
 export interface OpenOptions {
   readonly?: boolean;
@@ -527,19 +529,32 @@ const SEARCH_UPDATE_COLUMNS: Record<keyof SearchUpdate, string> = {
   elapsedMs: 'elapsed_ms',
 };
 
-/** True when a process with this pid exists on this machine (EPERM: exists, not ours). */
+/**
+ * True when a process with this pid runs on this machine (EPERM: exists, not ours). A zombie
+ * (killed, not yet reaped by its parent) counts as dead: it will never beat again.
+ */
 export function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S …"; comm may hold spaces or parentheses, so read after the last ')'.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true; // no /proc (not Linux) or it just exited: kill(0) said it was there
   }
 }
 
 /**
- * Whether a search's owner still counts: 'none' (no owner), 'live', 'stale' (silent longer
- * than staleAfterMs) or 'dead' (on this host and its pid is gone).
+ * Whether a search's owner still counts: 'none' (no owner), 'live', 'stale' (silent too long)
+ * or 'dead' (on this host and its pid is gone).
+ *
+ * On this host a live pid is trusted over a late heartbeat (a runner busy in a long
+ * synchronous step must not get a twin), up to SAME_HOST_STALE_AFTER_MS, past which the pid
+ * is presumed reused by another program. On another host only the heartbeat tells.
  */
 export function ownerState(
   s: Pick<SearchRecord, 'ownerPid' | 'ownerHost' | 'heartbeatAt'>,
@@ -548,9 +563,12 @@ export function ownerState(
   if (s.ownerPid === null) return 'none';
   const now = opts.now ?? Date.now();
   const host = opts.host ?? hostname();
-  if (s.ownerHost === host && !pidAlive(s.ownerPid)) return 'dead';
-  if (s.heartbeatAt === null || now - s.heartbeatAt > (opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS)) return 'stale';
-  return 'live';
+  const silentMs = s.heartbeatAt === null ? Infinity : now - s.heartbeatAt;
+  if (s.ownerHost === host) {
+    if (!pidAlive(s.ownerPid)) return 'dead';
+    return silentMs > Math.max(SAME_HOST_STALE_AFTER_MS, opts.staleAfterMs ?? 0) ? 'stale' : 'live';
+  }
+  return silentMs > (opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS) ? 'stale' : 'live';
 }
 
 // ---------------------------------------------------------------------------------------
@@ -692,8 +710,9 @@ export class Store implements KernelIndex {
 
   /**
    * Makes this process the one runner of the search. Succeeds when nobody owns it, when the
-   * owner is this very process, when the owner's heartbeat is older than staleAfterMs, or when
-   * the owner was on this host and its pid is gone. Atomic across processes (BEGIN IMMEDIATE).
+   * owner is this very process, when the owner was on this host and its pid is gone, or when
+   * the owner stopped beating (another host: staleAfterMs; this host, pid alive:
+   * SAME_HOST_STALE_AFTER_MS — see ownerState). Atomic across processes (BEGIN IMMEDIATE).
    * Returns the previous owner when it took a dead or stale one over.
    */
   acquireSearch(id: number, opts: AcquireOptions = {}): { tookOverFrom: LockOwner | null } {

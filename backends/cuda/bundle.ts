@@ -15,7 +15,7 @@ import { maskedFraction } from '../../src/plan/sparsity.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import type { GemmShape } from './kernels/cuda-prelude.js';
 import { toHalfArray } from './half.js';
-import { cudaKernelHash, lowerGemm } from './lower.js';
+import { cudaKernelHash, lowerGemm, type GemmTuning } from './lower.js';
 
 export interface KernelCase {
   shape: GemmShape;
@@ -23,10 +23,17 @@ export interface KernelCase {
   pattern: string;
   /** Fraction pruned (ignored for dense and nm:2:4, which is 0.5). */
   sparsity: number;
+  /** Kernel tuning; cases differing only here share the mask and are timed side by side. */
+  tuning?: GemmTuning;
+  /** Short tag naming the tuning in the op's name ('' for the defaults). */
+  variant?: string;
 }
 
 export interface BundleOp {
   name: string;
+  /** The op's name without its variant: ops of one case share mask, weight and peers. */
+  caseKey: string;
+  variant: string;
   kind: 'cublas' | 'lib';
   kernel: string;
   pattern: string;
@@ -81,9 +88,13 @@ export function randomWeight(shape: GemmShape, seed: number): Float32Array {
   return w;
 }
 
-function opName(c: KernelCase): string {
+function caseKey(c: KernelCase): string {
   const pat = c.pattern.replace(/[^A-Za-z0-9]+/g, '');
   return c.pattern === 'dense' ? `dense-${shapeName(c.shape)}` : `${pat}-s${Math.round(c.sparsity * 100)}-${shapeName(c.shape)}`;
+}
+
+function opName(c: KernelCase): string {
+  return c.variant ? `${caseKey(c)}-${c.variant}` : caseKey(c);
 }
 
 export function runScript(): string {
@@ -103,7 +114,7 @@ build_kernel() {
   [ -f "$out" ] && return 0
   if grep -q cusparseLt.h "$src"; then
     if [ -z "$CSLT_LIB" ]; then echo "no cuSPARSELt in python3's environment: skipping $src" >&2; return 0; fi
-    extra="-I$CSLT_INC $CSLT_LIB -Xlinker -rpath=$(dirname "$CSLT_LIB")"
+    extra="-I$CSLT_INC -Xlinker $CSLT_LIB -Xlinker -rpath=$(dirname "$CSLT_LIB")"
   fi
   nvcc $NVCC_FLAGS -Xcompiler -fPIC -shared -o "$out.tmp" "$src" $extra -lcublas 2> "lib/$(basename "\${src%.cu}").log" || { echo "BUILD FAILED: $src" >&2; cat "lib/$(basename "\${src%.cu}").log" >&2; return 1; }
   mv "$out.tmp" "$out"
@@ -112,9 +123,11 @@ export -f build_kernel; export NVCC_FLAGS CSLT_LIB CSLT_INC
 t0=$(date +%s)
 python3 tools/apply_masks.py ops.json
 [ -f lib/tesa-cuda-runner ] || nvcc $NVCC_FLAGS -o lib/tesa-cuda-runner runner.cu -lcublas -ldl
-ls k_*.cu 2>/dev/null | xargs -r -P "$(nproc)" -I{} bash -c 'build_kernel {}'
+ls k_*.cu 2>/dev/null | xargs -r -P "$(nproc)" -I{} bash -c 'build_kernel {}' || echo "some kernels failed to build: their ops are left out" >&2
 echo "built in $(( $(date +%s) - t0 )) s" >&2
-./lib/tesa-cuda-runner manifest.txt > results.json
+# Ops whose library did not build are left out (and named), so the others still run.
+awk '$1 != "op" || $3 != "lib" || system("test -f " $4) == 0 { print; next } { print "left out: " $2 > "/dev/stderr" }' manifest.txt > manifest.run.txt
+./lib/tesa-cuda-runner manifest.run.txt > results.json
 if [ -f peers.json ] && python3 -c 'import torch' 2>/dev/null; then
   python3 tools/torch_peers.py peers.json > torch.json || echo '{"results":[]}' > torch.json
 else
@@ -150,23 +163,26 @@ export function writeBenchBundle(dir: string, cases: KernelCase[], opts: BundleO
 
   const ops: BundleOp[] = [];
   const weights = new Map<string, Float32Array>();
+  const masks = new Map<string, Uint8Array>();
   for (const c of all) {
     const key = shapeName(c.shape);
     if (!weights.has(key)) weights.set(key, randomWeight(c.shape, seed));
     const w = weights.get(key)!;
     const name = opName(c);
+    const ck = caseKey(c);
     let mask: Uint8Array | null = null;
-      if (c.pattern !== 'dense') {
+    if (c.pattern !== 'dense') {
       const ratio = c.pattern.startsWith('nm:') ? 0.5 : c.sparsity;
-      mask = makeMask({ data: w, shape: [c.shape.N, c.shape.K] }, c.pattern, ratio, { channelMultiple: 16, weightName: name });
+      mask = masks.get(ck) ?? makeMask({ data: w, shape: [c.shape.N, c.shape.K] }, c.pattern, ratio, { channelMultiple: 16, weightName: ck });
+      masks.set(ck, mask);
     }
-    const lowered = lowerGemm(c.shape, c.pattern, mask);
+    const lowered = lowerGemm(c.shape, c.pattern, mask, c.tuning);
     // The device gets one dense weight per shape and a 1-bit mask per op (tools/apply_masks.py
     // writes the masked fp16 weights there), so a whole suite stays far under the carry limit.
     const denseFile = join('weights', `dense-${key}.f16`);
     writeFileSync(join(dir, denseFile), toHalfArray(w));
-    const weightFile = c.pattern === 'dense' ? denseFile : join('weights', `${name}.f16`);
-    const maskFile = mask ? join('masks', `${name}.bits`) : null;
+    const weightFile = c.pattern === 'dense' ? denseFile : join('weights', `${ck}.f16`);
+    const maskFile = mask ? join('masks', `${ck}.bits`) : null;
     if (mask && maskFile) writeFileSync(join(dir, maskFile), packBits(mask));
     let hash: string | null = null;
     if (lowered.code !== null) {
@@ -175,6 +191,8 @@ export function writeBenchBundle(dir: string, cases: KernelCase[], opts: BundleO
     }
     ops.push({
       name,
+      caseKey: ck,
+      variant: c.variant ?? '',
       kind: lowered.code === null ? 'cublas' : 'lib',
       kernel: lowered.kernel,
       pattern: c.pattern,
@@ -199,7 +217,7 @@ export function writeBenchBundle(dir: string, cases: KernelCase[], opts: BundleO
   if (opts.torchPeers ?? true) {
     writeFileSync(
       join(dir, 'peers.json'),
-      JSON.stringify({ reps, warmup, flush, seed, ops: ops.map((o) => ({ name: o.name, pattern: o.pattern, M: o.shape.M, N: o.shape.N, K: o.shape.K, weightFile: o.weightFile })) }, null, 1),
+      JSON.stringify({ reps, warmup, flush, seed, ops: ops.filter((o) => o.variant === '').map((o) => ({ name: o.caseKey, pattern: o.pattern, M: o.shape.M, N: o.shape.N, K: o.shape.K, weightFile: o.weightFile })) }, null, 1),
     );
   }
   writeFileSync(join(dir, 'run.sh'), runScript(), { mode: 0o755 });

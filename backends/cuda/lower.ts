@@ -7,9 +7,9 @@
 import { createHash } from 'node:crypto';
 import { TesaError } from '../../src/errors.js';
 import { parsePattern } from '../../src/prune/pattern.js';
-import { lowerGemmBlock } from './kernels/gemm-block.js';
+import { DEFAULT_BLOCK_OPTIONS, lowerGemmBlock, type BlockKernelOptions } from './kernels/gemm-block.js';
 import { lowerGemmNm } from './kernels/gemm-nm.js';
-import { lowerGemmTile } from './kernels/gemm-tile.js';
+import { DEFAULT_TILE_OPTIONS, lowerGemmTile, type TileKernelOptions } from './kernels/gemm-tile.js';
 import type { GemmShape } from './kernels/cuda-prelude.js';
 import { blockStructure, computedFraction, isNm, tileStructure } from './kernels/structure.js';
 
@@ -24,19 +24,25 @@ export interface LoweredGemm {
   computedFraction: number;
 }
 
-export function lowerGemm(shape: GemmShape, pattern: string, mask: Uint8Array | null): LoweredGemm {
+/** Tuning knobs per family; absent ones take the family's defaults. */
+export interface GemmTuning {
+  block?: Partial<BlockKernelOptions>;
+  tile?: Partial<TileKernelOptions>;
+}
+
+export function lowerGemm(shape: GemmShape, pattern: string, mask: Uint8Array | null, tuning: GemmTuning = {}): LoweredGemm {
   const p = parsePattern(pattern);
   if (p.kind === 'dense' || mask === null) return { kernel: 'cublas-dense', code: null, needsCusparseLt: false, computedFraction: 1 };
   const { N, K } = shape;
   switch (p.kind) {
     case 'block': {
       const s = blockStructure(mask, N, K, p.rows, p.cols);
-      return { kernel: 'gemm-block', code: lowerGemmBlock(shape, s), needsCusparseLt: false, computedFraction: computedFraction(s) };
+      return { kernel: 'gemm-block', code: lowerGemmBlock(shape, s, { ...DEFAULT_BLOCK_OPTIONS, ...tuning.block }), needsCusparseLt: false, computedFraction: computedFraction(s) };
     }
     case 'tile': {
       if (p.fineDelta > 0) throw new TesaError('UNSUPPORTED', `${pattern}: the CUDA backend has no kernel for a fine residual yet`, 'use tile:G without +fine');
       const s = tileStructure(mask, N, K, p.g);
-      return { kernel: 'gemm-tile', code: lowerGemmTile(shape, s), needsCusparseLt: false, computedFraction: computedFraction(s) };
+      return { kernel: 'gemm-tile', code: lowerGemmTile(shape, s, { ...DEFAULT_TILE_OPTIONS, ...tuning.tile }), needsCusparseLt: false, computedFraction: computedFraction(s) };
     }
     case 'nm': {
       if (p.n !== 2 || p.m !== 4) throw new TesaError('UNSUPPORTED', `${pattern}: the sparse tensor cores take 2:4 only`, 'use nm:2:4');

@@ -36,6 +36,8 @@ interface Runner {
   target: string;
   child: ChildProcess;
   exited: Promise<number | null>;
+  /** The runner's last line on stderr: why it failed, when it did. */
+  lastError: string;
 }
 
 function stamp(line: string): string {
@@ -84,8 +86,14 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
     log(`search ${s.id} (${s.model} on ${s.target}): ${why}; running 'tesa resume ${s.id}'`);
     store.addEvent({ searchId: s.id, kind: 'daemon', message: `daemon runs it (${why})` });
     const child = spawn(process.execPath, [cli, 'resume', String(s.id), '--db', files.db], {
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', 'inherit', 'pipe'],
       env: { ...process.env, TESA_DAEMON: String(process.pid) },
+    });
+    // stderr goes to the log as it comes; its last line is kept as the reason of a failure.
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      const last = chunk.toString('utf8').trim().split('\n').pop();
+      if (last) runner.lastError = last.trim();
     });
     const exited = new Promise<number | null>((resolve) => {
       child.on('exit', (code, signal) => resolve(code ?? (signal ? 128 : null)));
@@ -94,16 +102,16 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
         resolve(127);
       });
     });
-    const runner: Runner = { searchId: s.id, target: s.target, child, exited };
+    const runner: Runner = { searchId: s.id, target: s.target, child, exited, lastError: '' };
     runners.set(s.target, runner);
     void exited.then((code) => {
       runners.delete(s.target);
-      afterExit(s.id, code);
+      afterExit(s.id, code, runner.lastError);
       wake?.();
     });
   };
 
-  const afterExit = (id: number, code: number | null): void => {
+  const afterExit = (id: number, code: number | null, lastError: string): void => {
     const s = store.getSearch(id);
     if (!s) return;
     log(`search ${id}: runner exited with code ${code}; search is ${s.status}`);
@@ -121,12 +129,15 @@ export async function runDaemon(opts: DaemonOptions = {}): Promise<void> {
       return;
     }
     if (s.status === 'queued' || s.status === 'running') {
-      const n = (attempts.get(id) ?? 0) + 1;
+      // Exit code 2 is a TesaError the user must fix (bad model, unsupported option): retrying
+      // cannot help. Anything else (a crash, a signal) gets MAX_ATTEMPTS tries.
+      const n = code === 2 ? MAX_ATTEMPTS : (attempts.get(id) ?? 0) + 1;
       attempts.set(id, n);
       if (n >= MAX_ATTEMPTS) {
-        store.updateSearch(id, { status: 'failed', error: `the daemon's runner exited with code ${code} ${n} times in a row (see ${files.logFile})`, finishedAt: Date.now() });
-        store.addEvent({ searchId: id, level: 'error', kind: 'daemon', message: `gave up after ${n} failed runs (see ${files.logFile})` });
-        log(`search ${id}: marked failed after ${n} attempts`);
+        const why = lastError.replace(/^tesa: /, '') || `its runner exited with code ${code}`;
+        store.updateSearch(id, { status: 'failed', error: why, finishedAt: Date.now() });
+        store.addEvent({ searchId: id, level: 'error', kind: 'daemon', message: `failed: ${why} (see ${files.logFile})` });
+        log(`search ${id}: marked failed: ${why}`);
       }
     }
   };

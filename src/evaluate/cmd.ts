@@ -5,7 +5,7 @@
  * carries the score. Any failure (timeout, exit status, no JSON, no numeric score) is thrown with
  * its reason and the stderr tail, which the loop records as the trial's failure; the search goes on.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { badInput } from '../errors.js';
@@ -44,14 +44,8 @@ export class CommandEvaluator implements Evaluator {
 
   async evaluate(ctx: EvaluationContext): Promise<EvaluationResult> {
     const trial = this.trial++;
-    // The loop hands a workDir it may or may not create; a private folder inside it (or in tmp) is ours to delete.
-    let root: string;
-    try {
-      mkdirSync(ctx.workDir, { recursive: true });
-      root = mkdtempSync(join(ctx.workDir, 'cmd-'));
-    } catch {
-      root = mkdtempSync(join(tmpdir(), 'tesa-cmd-'));
-    }
+    // The loop creates workDir only for evaluators that run the model; a private folder inside it when it exists (else in tmp) is ours to delete.
+    const root = mkdtempSync(existsSync(ctx.workDir) ? join(ctx.workDir, 'cmd-') : join(tmpdir(), 'tesa-cmd-'));
     try {
       const model = join(root, 'model.onnx');
       const masks = join(root, 'masks');

@@ -17,7 +17,8 @@ import { runOrt } from '../model/ort.js';
 import { readNpy } from '../util/npy.js';
 import { registerEvaluator, type EvaluationContext, type EvaluationResult, type Evaluator, type EvaluatorInit, type RunInputs } from './evaluator.js';
 
-export const DEFAULT_GENERATED_BATCHES = 4;
+/** Enough rows for a top-1 agreement finer than quarters on batch-1 models, few enough to keep a trial quick. */
+export const DEFAULT_GENERATED_BATCHES = 8;
 export const MAX_FILE_BATCHES = 32;
 
 export type OutputSet = Map<string, Float32Array>;

@@ -45,7 +45,11 @@ export function enumeratePlans(prob: SparseGemmProblem, pattern: Pattern): Spars
     // multiplies nearly every weight is dense in disguise; skip both.
     if ((isOwn || overhead <= 2.5) && overhead * density < 0.85) add({ family: 'bsr', r, c });
     // Decomposition: well-filled blocks as BSR, stray elements as a CSR residual.
-    if (overhead > 1.05 && r * c >= 4) add({ family: 'bsr', r, c, minFill: Math.ceil((r * c) / 2) });
+    if (overhead > 1.05 && r * c >= 4) {
+      const minFill = Math.ceil((r * c) / 2);
+      const part = bsrCover(prob, r, c, minFill);
+      if ((part.cols.length * r * c) / (prob.n * prob.k) < 0.85) add({ family: 'bsr', r, c, minFill });
+    }
   }
   switch (p.kind) {
     case 'row':
@@ -60,7 +64,7 @@ export function enumeratePlans(prob: SparseGemmProblem, pattern: Pattern): Spars
     default:
       break;
   }
-  if (density < 0.5) add({ family: 'csr' });
+  add({ family: 'csr' });
   if (kept <= SPECIALIZED_MAX_KEPT) add({ family: 'specialized', embedValues: true });
   return out;
 }

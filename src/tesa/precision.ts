@@ -6,8 +6,7 @@
  * the data flow, through any non-weighted ops.
  */
 import { consumers, type Graph, type Node } from '../model/graph.js';
-import type { SparsityAttr } from './attributes.js';
-import { DEFAULT_BITS } from './attributes.js';
+import { DEFAULT_BITS, SparsityAttr } from './attributes.js';
 import { prunableOf, prunableWeights, type PrunableWeight } from './weights.js';
 
 export function neighbourWidth(bits: number, elements: number, neighbourElements: number): number {
@@ -58,8 +57,8 @@ export function propagatePrecision(graph: Graph, attrs: Map<string, SparsityAttr
         const b = attrs.get(n);
         if (!b) continue;
         const width = neighbourWidth(a.defaultBits, a.size, b.size);
-        if (width < b.defaultBits) {
-          b.setAllBits(width);
+        // Lower precision wins element by element (per-element exceptions below `width` stay).
+        if (b.lowerBits(new SparsityAttr(b.shape, width))) {
           changed = true;
           changes++;
         }

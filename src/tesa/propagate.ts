@@ -14,7 +14,7 @@ import { producers, topoSort, type Graph, type Node } from '../model/graph.js';
 import { SparsityAttr } from './attributes.js';
 import { findFolds, type Fold } from './fold.js';
 import { propagatePrecision } from './precision.js';
-import { activeResolver } from './resolvers.js';
+import { activeResolver, unionLowerPrecision } from './resolvers.js';
 import { getRule, type Rule, type RuleContext } from './rules/registry.js';
 import './rules/index.js';
 
@@ -56,17 +56,20 @@ export function isTracked(graph: Graph, name: string): boolean {
  */
 export function initialAttributes(graph: Graph, initial: ReadonlyMap<string, SparsityAttr>): Map<string, SparsityAttr> {
   const attrs = new Map<string, SparsityAttr>();
+  const resolver = activeResolver();
   for (const [name, t] of graph.tensors) {
     if (!isTracked(graph, name)) continue;
-    const a = new SparsityAttr(t.shape);
     const zeros = zeroBits(t);
+    const given = initial.get(name);
+    // The common case (no exact zeros, default resolution) copies the given bitset in one go.
+    if (given && !zeros && resolver === unionLowerPrecision && given.shape.length === t.shape.length && given.shape.every((d, i) => d === t.shape[i])) {
+      attrs.set(name, given.clone());
+      continue;
+    }
+    const a = new SparsityAttr(t.shape);
     if (zeros) a.orBits(zeros);
+    if (given && given.size === a.size) resolver.merge(a, given, name);
     attrs.set(name, a);
-  }
-  for (const [name, a] of initial) {
-    const cur = attrs.get(name);
-    if (!cur) continue;
-    activeResolver().merge(cur, a, name);
   }
   return attrs;
 }

@@ -31,7 +31,7 @@ function populate(): { bestTrialId: number } {
         { state: { i } },
         i === 2 ? { bestTrialId: t } : undefined,
       );
-      s.addEvent({ searchId: b.id, kind: 'trial', message: `trial ${i} done` });
+      s.addEvent({ searchId: b.id, kind: 'trial-finished', message: `trial ${i} done`, data: { seq: i, progress: { temperature: 100 * 0.9 ** (i + 1), phase: 'anneal' } } });
     }
     s.addMeasurement({ searchId: b.id, kind: 'final', samplesMs: [6, 6.1], medianMs: 6.05, madMs: 0.05, ciLowMs: 6, ciHighMs: 6.1, n: 2 });
     s.addMeasurement({ searchId: b.id, kind: 'final-baseline', samplesMs: [10, 10.1], medianMs: 10.05, madMs: 0.05, ciLowMs: 10, ciHighMs: 10.1, n: 2 });
@@ -48,7 +48,7 @@ describe('tesa list', () => {
     populate();
     const r = runCli(['list', '--db', db]);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^ID\s+STATUS\s+MODEL\s+TARGET\s+STRATEGY\s+BUDGET\s+TRIALS\s+FEASIBLE\s+BEST RATIO\s+QUALITY\s+UPDATED$/);
     expect(lines).toHaveLength(4);
@@ -74,7 +74,7 @@ describe('tesa list', () => {
   it('filters by status and prints JSON', () => {
     populate();
     const r = runCli(['list', '--db', db, '--status', 'done,queued', '--json']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const entries = JSON.parse(r.stdout) as Array<{ id: number; status: string; trials: { total: number; feasible: number }; bestLatencyRatio: number | null; budget: unknown }>;
     expect(entries.map((e) => [e.id, e.status])).toEqual([
       [2, 'done'],
@@ -92,7 +92,7 @@ describe('tesa list', () => {
   it('says so when there is no database, and does not create one', () => {
     const missing = join(dir, 'none', 'tesa.db');
     const r = runCli(['list', '--db', missing]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe(`no searches yet (no database at ${missing})\n`);
     expect(existsSync(join(dir, 'none'))).toBe(false);
   });
@@ -100,7 +100,7 @@ describe('tesa list', () => {
   it('rejects an unknown status in one line with exit code 2', () => {
     populate();
     const r = runCli(['list', '--db', db, '--status', 'sleeping']);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe("tesa: --status 'sleeping' is not a search status (hint: use one of queued, running, paused, stopping, stopped, done, failed (several separated by ','))\n");
   });
@@ -110,7 +110,7 @@ describe('tesa list', () => {
     const garbage = Buffer.from('this is not sqlite '.repeat(300));
     writeFileSync(bad, garbage);
     const r = runCli(['list', '--db', bad]);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.split('\n').filter(Boolean)).toHaveLength(1);
     expect(r.stderr).toContain(`tesa: ${bad}: not a tesa database or corrupt (SQLITE_NOTADB`);
     expect(readFileSync(bad).equals(garbage)).toBe(true);
@@ -122,7 +122,7 @@ describe('tesa show', () => {
     const { bestTrialId } = populate();
     const r = runCli(['show', '2', '--db', db]);
     expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const out = r.stdout;
     expect(out).toContain(`search 2: done   (${db})`);
     expect(out).toMatch(/model\s+zoo:bert-mini/);
@@ -138,13 +138,14 @@ describe('tesa show', () => {
     expect(out).toMatch(/attn\s+0\.3\s+fine\s+fp32/);
     expect(out).toMatch(/ffn\.0\s+0\.7\s+block:1x32\s+fp32/);
     expect(out).toContain('ratio 0.607 (upper CI / dense)');
-    expect(out).toMatch(/info\s+trial: trial 3 done/);
+    expect(out).toMatch(/info\s+trial-finished: trial 3 done/);
+    expect(out).toContain('progress: temperature 65.61, phase anneal');
   });
 
   it('makes sense for a search with no trial yet', () => {
     populate();
     const r = runCli(['show', '1', '--db', db]);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toContain('search 1: queued');
     expect(r.stdout).toMatch(/options\s+maxTrials=20 seed=1/);
     expect(r.stdout).toContain('dense baseline: not measured yet');
@@ -156,7 +157,7 @@ describe('tesa show', () => {
   it('prints JSON with the optimize --json fields', () => {
     const { bestTrialId } = populate();
     const r = runCli(['show', '2', '--db', db, '--json']);
-    expect(r.code).toBe(0);
+    expect(r.code, r.stderr).toBe(0);
     const j = JSON.parse(r.stdout) as Record<string, unknown>;
     expect(j).toMatchObject({
       searchId: 2,
@@ -169,14 +170,15 @@ describe('tesa show', () => {
       final: { best: { latencyMs: 6.05 }, dense: { latencyMs: 10.05 } },
     });
     expect((j.events as unknown[]).length).toBe(4);
+    expect(j.progress).toEqual({ temperature: 100 * 0.9 ** 4, phase: 'anneal' });
     const empty = JSON.parse(runCli(['show', '1', '--db', db, '--json']).stdout) as Record<string, unknown>;
-    expect(empty).toMatchObject({ searchId: 1, baseline: null, best: null, final: null, trials: 0, events: [] });
+    expect(empty).toMatchObject({ searchId: 1, baseline: null, best: null, final: null, progress: null, trials: 0, events: [] });
   });
 
   it('a missing id is NOT_FOUND: one line naming the id and the database, exit code 2', () => {
     populate();
     const r = runCli(['show', '42', '--db', db]);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stdout).toBe('');
     expect(r.stderr).toBe(`tesa: no search 42 in ${db} (hint: run 'tesa list' to see the searches there, or pass another --db)\n`);
     const none = runCli(['show', '1', '--db', join(dir, 'nothing.db')]);
@@ -187,7 +189,7 @@ describe('tesa show', () => {
 
   it('a malformed id is one line, exit code 2', () => {
     const r = runCli(['show', 'abc', '--db', db]);
-    expect(r.code).toBe(2);
+    expect(r.code, r.stderr).toBe(2);
     expect(r.stderr).toBe("tesa: search id 'abc' is not a positive integer (hint: run 'tesa list' to see the ids)\n");
   });
 });

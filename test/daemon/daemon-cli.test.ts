@@ -2,6 +2,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openStore } from '../../db/store.js';
 import { runCli } from '../cli/run-cli.js';
 
 let dir: string;
@@ -87,6 +88,41 @@ describe('tesa daemon start|status|stop', () => {
     expect(next.stdout).toMatch(/daemon started \(pid \d+\)/);
     const pid2 = Number(/pid (\d+)/.exec(next.stdout)?.[1]);
     expect(pid2).not.toBe(pid);
+    expect(runCli(['daemon', 'stop', '--db', db]).code).toBe(0);
+  });
+});
+
+describe('tesa optimize --detach', () => {
+  it('queues the search, starts a daemon, and a search the runner cannot start fails with its reason', async () => {
+    const missing = join(dir, 'missing.onnx');
+    const r = runCli(['optimize', '--detach', '--model', missing, '--db', db]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const m = /^search (\d+) queued; the daemon \(pid (\d+)\) runs it$/m.exec(r.stdout);
+    expect(m).not.toBeNull();
+    const [id, pid] = [Number(m![1]), Number(m![2])];
+    expect(alive(pid)).toBe(true);
+    const deadline = Date.now() + 60_000;
+    const read = () => {
+      const store = openStore(db);
+      try {
+        return store.requireSearch(id);
+      } finally {
+        store.close();
+      }
+    };
+    let search = read();
+    while (search.status === 'queued' || search.status === 'running') {
+      if (Date.now() > deadline) throw new Error(`search ${id} still ${search.status}`);
+      spinWait(300);
+      search = read();
+    }
+    expect(search.status).toBe('failed');
+    expect(search.error).toContain(`${missing}: no such file`);
+    // Exit code 2 (a fault the user must fix) is not retried.
+    expect(readFileSync(join(dir, 'daemon.log'), 'utf8').match(new RegExp(`running 'tesa resume ${id}'`, 'g'))).toHaveLength(1);
+    const json = runCli(['optimize', '--detach', '--json', '--model', missing, '--db', db]);
+    expect(JSON.parse(json.stdout)).toEqual({ searchId: id + 1, status: 'queued', daemonPid: pid });
     expect(runCli(['daemon', 'stop', '--db', db]).code).toBe(0);
   });
 });

@@ -5,11 +5,11 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import Database from 'better-sqlite3';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { openStore, type Store } from '../../db/store.js';
+import { openStore, pidAlive, SAME_HOST_STALE_AFTER_MS, type Store } from '../../db/store.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import { TesaError } from '../../src/errors.js';
 
@@ -110,6 +110,9 @@ describe('one runner per search', () => {
     expect(refused!.code).toBe('LOCKED');
     expect(refused!.message).toMatch(new RegExp(`^search ${id} is being run by pid ${holder.pid} on host ${hostname()} \\(heartbeat \\d+ s ago\\)$`));
     expect(refused!.hint).toBe(`use 'tesa watch ${id}' to follow it, or stop it with 'tesa stop ${id}'`);
+    // on this host a live pid keeps its search even when its heartbeat is late (no twin runner)
+    await new Promise((r) => setTimeout(r, 20));
+    expect(() => store.acquireSearch(id, { staleAfterMs: 1 })).toThrow(/being run by pid/);
 
     holder.kill('SIGKILL');
     await exited(holder);
@@ -119,6 +122,33 @@ describe('one runner per search', () => {
     expect(store.heartbeat(id)).toBe(true);
     expect(store.releaseSearch(id)).toBe(true);
     expect(store.getSearch(id)?.ownerPid).toBeNull();
+  });
+
+  it('a live pid on this host silent for longer than a pid can be trusted is taken over (pid reuse)', async () => {
+    const id = newSearch();
+    const sleeper = spawn('sleep', ['60'], { stdio: 'ignore' }); // alive, never beats
+    children.push(sleeper);
+    store.acquireSearch(id, { pid: sleeper.pid! });
+    expect(() => store.acquireSearch(id)).toThrow(/being run by pid/);
+    const raw = new Database(db);
+    raw.prepare('UPDATE searches SET heartbeat_at = ? WHERE id = ?').run(Date.now() - SAME_HOST_STALE_AFTER_MS - 1000, id);
+    raw.close();
+    expect(store.acquireSearch(id).tookOverFrom?.pid).toBe(sleeper.pid);
+  });
+
+  it('a runner killed but not yet reaped (a zombie) counts as dead', async () => {
+    const id = newSearch();
+    // sh forks a child, prints its pid, kills it with SIGKILL and sleeps without reaping it
+    const sh = spawn('sh', ['-c', 'sleep 60 & echo $!; kill -9 $!; exec sleep 60'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    children.push(sh);
+    const zombie = await new Promise<number>((resolve) => sh.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim()))));
+    // wait until the kernel shows it as a zombie
+    for (let i = 0; i < 100 && !readFileSync(`/proc/${zombie}/stat`, 'utf8').includes(') Z'); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(readFileSync(`/proc/${zombie}/stat`, 'utf8')).toContain(') Z');
+    expect(pidAlive(zombie)).toBe(false);
+    store.acquireSearch(id, { pid: zombie });
+    expect(store.acquireSearch(id).tookOverFrom?.pid).toBe(zombie);
+    expect(pidAlive(process.pid)).toBe(true);
   });
 
   it('an owner on another host is live until its heartbeat goes stale', async () => {

@@ -71,4 +71,15 @@ describe('materialize', () => {
     expect(a.flops / dense).toBeLessThan(0.8);
     expect(b.flops).toBeLessThan(a.flops);
   });
+
+  it('block patterns are offered only where they divide the weights (MobileNetV2: depthwise 3x3 convs have K = 9)', async () => {
+    const mb = await loadModel('zoo:mobilenet-v2');
+    const { findLayerGroups } = await import('../../src/tesa/groups.js');
+    const lgs = findLayerGroups(mb);
+    const space = buildSearchSpace(mb, lgs, caps, { patterns: ['block:1x32', 'fine'], precisions: ['fp32'], groups: 'on' });
+    expect(space.groups.some((g) => !g.patterns.includes('block:1x32'))).toBe(true);
+    const c: Candidate = { groups: Object.fromEntries(space.groups.map((g) => [g.id, { ratio: 0.5, pattern: g.patterns[0]!, precision: 'fp32' as const }])) };
+    const m = materialize({ graph: mb, space, layerGroups: new Map(lgs.map((g) => [g.id, g])), channelMultiple: 8 }, c);
+    expect(m.total.after).toBeGreaterThan(0.3);
+  });
 });

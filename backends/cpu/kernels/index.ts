@@ -3,6 +3,7 @@
  * module calling `registerKernelFamily` plus one import line here.
  */
 import './gemm-dense.js';
+import './gemm-sparse.js';
 import './elementwise.js';
 import './normalization.js';
 import './conv-pool.js';

@@ -9,14 +9,27 @@ import { TesaError } from '../../../src/errors.js';
 import type { BlockStructure } from './structure.js';
 import { CP_ASYNC, KERNEL_ABI, PRELUDE, cArray, type GemmShape } from './cuda-prelude.js';
 
-export const BLOCK_BM = 128;
-
 export function blockWarpsN(R: number): number {
   return R >= 64 && R % 32 === 0 ? 2 : 1;
 }
 
-export function lowerGemmBlock(shape: GemmShape, s: BlockStructure): string {
+/** Tuning knobs; every combination computes the same result. */
+export interface BlockKernelOptions {
+  /** Rows of X (tokens) per CTA. */
+  bm: number;
+  /** Warps along M (each warp computes bm/warpsM rows). */
+  warpsM: number;
+  /** cp.async pipeline depth. */
+  stages: number;
+  /** Kept blocks loaded and multiplied per pipeline stage. */
+  blocksPerStage: number;
+}
+
+export const DEFAULT_BLOCK_OPTIONS: BlockKernelOptions = { bm: 128, warpsM: 4, stages: 3, blocksPerStage: 1 };
+
+export function lowerGemmBlock(shape: GemmShape, s: BlockStructure, o: BlockKernelOptions = DEFAULT_BLOCK_OPTIONS): string {
   const { M, N, K } = shape;
+  if ((o.bm / o.warpsM) % 16 !== 0) throw new TesaError('INTERNAL', `block kernel: bm ${o.bm} / warpsM ${o.warpsM} is not a multiple of 16`, 'choose other tuning options');
   const { R, C } = s;
   if (R % 16 !== 0 || C % 16 !== 0) throw new TesaError('UNSUPPORTED', `block ${R}x${C}: the CUDA kernels need R and C multiples of 16`, 'use block:16x16, block:32x32, …');
   if (s.N !== N || s.K !== K) throw new TesaError('INTERNAL', `block structure ${s.N}×${s.K} does not match the GEMM ${N}×${K}`, 'lower with the weight the structure came from');
@@ -24,6 +37,7 @@ export function lowerGemmBlock(shape: GemmShape, s: BlockStructure): string {
   const kept = s.colIdx.length;
   const total = (N / R) * (K / C);
   return `// tesa gemm-block: Y[${M},${N}] = X[${M},${K}]·Wᵀ, W block-sparse ${R}x${C}: ${kept} of ${total} blocks kept.
+// Tuning: BM ${o.bm}, ${o.warpsM} warps along M, ${o.stages} stages, ${o.blocksPerStage} block(s) per stage.
 ${KERNEL_ABI}
 ${PRELUDE}#include <mma.h>
 using namespace nvcuda;
@@ -34,18 +48,19 @@ using namespace nvcuda;
 #define R_ ${R}
 #define C_ ${C}
 #define NBLOCKS ${kept}
-#define BM ${BLOCK_BM}
-#define WARPS_M 4
+#define BM ${o.bm}
+#define WARPS_M ${o.warpsM}
 #define WARPS_N ${blockWarpsN(R)}
 #define WTM (BM / WARPS_M)
 #define WTN (R_ / WARPS_N)
 #define FM (WTM / 16)
 #define FN (WTN / 16)
-#define STAGES 3
+#define STAGES ${o.stages}
+#define BPS ${o.blocksPerStage}
 #define LDA (C_ + 8)
 #define LDC (R_ + 4)
 #define THREADS (32 * WARPS_M * WARPS_N)
-#define SMEM_PIPE (STAGES * (BM + R_) * LDA * 2)
+#define SMEM_PIPE (STAGES * BPS * (BM + R_) * LDA * 2)
 #define SMEM_EPI (BM * LDC * 4)
 #define SMEM_BYTES (SMEM_PIPE > SMEM_EPI ? SMEM_PIPE : SMEM_EPI)
 
@@ -56,7 +71,8 @@ static const int ROW_PTR_H[${s.rowPtr.length}] = ${cArray(s.rowPtr)};
 static const unsigned short COL_IDX_H[${Math.max(1, kept)}] = ${cArray(s.colIdx)};
 
 ${CP_ASYNC}
-static __device__ __forceinline__ void load_stage(half *sA, half *sB, const half *X, const half *Wp, int m0, int j) {
+// One kept block: X[m0:m0+BM, k-block] into sA, the packed W block j into sB.
+static __device__ __forceinline__ void load_block(half *sA, half *sB, const half *X, const half *Wp, int m0, int j) {
   const int k0 = COL_IDX[j] * C_;
   for (int c = threadIdx.x; c < BM * C_ / 8; c += THREADS) {
     const int r = c / (C_ / 8), q = c % (C_ / 8);
@@ -70,15 +86,26 @@ static __device__ __forceinline__ void load_stage(half *sA, half *sB, const half
   }
 }
 
+#define STAGE_A (BPS * BM * LDA)
+#define STAGE_B (BPS * R_ * LDA)
+// Pipeline step g covers kept blocks jb + g·BPS … (at most BPS of them, fewer at the end).
+static __device__ __forceinline__ void load_stage(half *sA, half *sB, const half *X, const half *Wp, int m0, int jb, int je, int g) {
+#pragma unroll
+  for (int u = 0; u < BPS; u++) {
+    const int j = jb + g * BPS + u;
+    if (j < je) load_block(sA + u * BM * LDA, sB + u * R_ * LDA, X, Wp, m0, j);
+  }
+}
+
 __global__ void __launch_bounds__(THREADS) gemm_block(const half *__restrict__ X, const half *__restrict__ Wp, half *__restrict__ Y) {
   extern __shared__ __align__(128) unsigned char smem[];
   half *sA = (half *)smem;
-  half *sB = sA + STAGES * BM * LDA;
+  half *sB = sA + STAGES * STAGE_A;
   float *sC = (float *)smem;
   const int m0 = blockIdx.x * BM;
   const int br = blockIdx.y;
-  const int jb = ROW_PTR[br];
-  const int steps = ROW_PTR[br + 1] - jb;
+  const int jb = ROW_PTR[br], je = ROW_PTR[br + 1];
+  const int steps = (je - jb + BPS - 1) / BPS;
   const int warp = threadIdx.x / 32;
   const int wm = warp % WARPS_M, wn = warp / WARPS_M;
 
@@ -90,17 +117,19 @@ __global__ void __launch_bounds__(THREADS) gemm_block(const half *__restrict__ X
 
 #pragma unroll
   for (int s = 0; s < STAGES - 1; s++) {
-    if (s < steps) load_stage(sA + s * BM * LDA, sB + s * R_ * LDA, X, Wp, m0, jb + s);
+    if (s < steps) load_stage(sA + s * STAGE_A, sB + s * STAGE_B, X, Wp, m0, jb, je, s);
     cp_async_commit();
   }
   for (int i = 0; i < steps; i++) {
     cp_async_wait<STAGES - 2>();
     __syncthreads();
     const int nx = i + STAGES - 1;
-    if (nx < steps) load_stage(sA + (nx % STAGES) * BM * LDA, sB + (nx % STAGES) * R_ * LDA, X, Wp, m0, jb + nx);
+    if (nx < steps) load_stage(sA + (nx % STAGES) * STAGE_A, sB + (nx % STAGES) * STAGE_B, X, Wp, m0, jb, je, nx);
     cp_async_commit();
-    const half *a = sA + (i % STAGES) * BM * LDA + wm * WTM * LDA;
-    const half *b = sB + (i % STAGES) * R_ * LDA + wn * WTN * LDA;
+    const int nb = min(BPS, je - jb - i * BPS);
+    for (int u = 0; u < nb; u++) {
+    const half *a = sA + (i % STAGES) * STAGE_A + u * BM * LDA + wm * WTM * LDA;
+    const half *b = sB + (i % STAGES) * STAGE_B + u * R_ * LDA + wn * WTN * LDA;
 #pragma unroll
     for (int kk = 0; kk < C_; kk += 16) {
       wmma::fragment<wmma::matrix_a, 16, 16, 16, half, wmma::row_major> fa[FM];
@@ -113,6 +142,7 @@ __global__ void __launch_bounds__(THREADS) gemm_block(const half *__restrict__ X
       for (int x = 0; x < FM; x++)
 #pragma unroll
         for (int y = 0; y < FN; y++) wmma::mma_sync(acc[x][y], fa[x], fb[y], acc[x][y]);
+    }
     }
   }
   cp_async_wait<0>();

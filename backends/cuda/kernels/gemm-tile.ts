@@ -31,7 +31,20 @@ export function ctaTiles(s: TileStructure): CtaTile[] {
   return out;
 }
 
-export function lowerGemmTile(shape: GemmShape, s: TileStructure): string {
+/**
+ * How the kernel reads the tile's X columns: 'gather' loads them from row-major X two bytes
+ * at a time; 'transposed' first transposes X (one extra pass, included in tesa_run) so each
+ * kept column is a contiguous row of Xᵀ that cp.async moves 16 bytes at a time.
+ */
+export interface TileKernelOptions {
+  xLayout: 'gather' | 'transposed';
+}
+
+export const DEFAULT_TILE_OPTIONS: TileKernelOptions = { xLayout: 'gather' };
+
+export function lowerGemmTile(shape: GemmShape, s: TileStructure, o: TileKernelOptions = DEFAULT_TILE_OPTIONS): string {
+  const tr = o.xLayout === 'transposed';
+  if (tr && (shape.K % 32 !== 0 || shape.M % 8 !== 0)) throw new TesaError('UNSUPPORTED', `tile kernel with transposed X needs K a multiple of 32 and M of 8 (got ${shape.M}x${shape.N}x${shape.K})`, "use xLayout 'gather'");
   const { M, N, K } = shape;
   if (s.N !== N || s.K !== K) throw new TesaError('INTERNAL', `tile structure ${s.N}×${s.K} does not match the GEMM ${N}×${K}`, 'lower with the weight the structure came from');
   const BN = tileCtaWidth(s.G);
@@ -52,6 +65,7 @@ export function lowerGemmTile(shape: GemmShape, s: TileStructure): string {
   for (const c of ctas) macs += c.rows.length * c.ks.length;
   return `// tesa gemm-tile: Y[${M},${N}] = X[${M},${K}]·Wᵀ, tile:${s.G}: ${s.tiles.length} tiles (${ctas.length} CTA tiles of ${BN} rows),
 // ${nz} output features pruned whole, ${((100 * macs) / (N * K)).toFixed(1)}% of the dense multiply-adds.
+// X layout: ${tr ? 'transposed by tesa_run (Xᵀ rows are the kept columns, loaded with cp.async)' : 'gathered from row-major X'}.
 ${KERNEL_ABI}
 ${PRELUDE}#include <mma.h>
 using namespace nvcuda;
@@ -74,9 +88,16 @@ using namespace nvcuda;
 #define FN (WTN / 16)
 #define THREADS (32 * WARPS_M * WARPS_N)
 #define LDA (KC + 8)
+#define LDAT (BM + 8)
+#define X_TRANSPOSED ${tr ? 1 : 0}
 #define LDC (BN + 4)
 #define CHUNKS (BM * KC / 8 / THREADS)
-#define SMEM_PIPE (2 * (BM + BN) * LDA * 2)
+#if X_TRANSPOSED
+#define A_STAGE (KC * LDAT)
+#else
+#define A_STAGE (BM * LDA)
+#endif
+#define SMEM_PIPE (2 * (A_STAGE + BN * LDA) * 2)
 #define SMEM_EPI (BM * LDC * 4)
 #define SMEM_BYTES (SMEM_PIPE > SMEM_EPI ? SMEM_PIPE : SMEM_EPI)
 
@@ -115,6 +136,25 @@ static __device__ __forceinline__ void store_x(half *sA, const uint4 *regs) {
   }
 }
 
+// Xᵀ[KS[kbase:kbase+KC], m0:m0+BM] into sA (k-major: element (m, k) at k·LDAT + m).
+static __device__ __forceinline__ void load_xt(half *sA, const half *XT, int m0, int kbase) {
+  for (int c = threadIdx.x; c < KC * BM / 8; c += THREADS) {
+    const int k = c / (BM / 8), q = c % (BM / 8);
+    const int m = min(m0 + q * 8, M_ - 8);
+    cp_async16(sA + k * LDAT + q * 8, XT + (size_t)__ldg(&KS[kbase + k]) * M_ + m);
+  }
+}
+
+__global__ void transpose_x(const half *__restrict__ X, half *__restrict__ XT) {
+  __shared__ half t[32][34];
+  const int k0 = blockIdx.x * 32, m0 = blockIdx.y * 32;
+  for (int i = threadIdx.y; i < 32; i += 8)
+    if (m0 + i < M_) t[i][threadIdx.x] = X[(size_t)(m0 + i) * K_ + k0 + threadIdx.x];
+  __syncthreads();
+  for (int i = threadIdx.y; i < 32; i += 8)
+    if (m0 + threadIdx.x < M_) XT[(size_t)(k0 + i) * M_ + m0 + threadIdx.x] = t[threadIdx.x][i];
+}
+
 static __device__ __forceinline__ void load_w(half *sB, const half *Wp, int kbase) {
   const half *src = Wp + (size_t)kbase * BN;
   for (int c = threadIdx.x; c < BN * KC / 8; c += THREADS) {
@@ -137,7 +177,7 @@ __global__ void __launch_bounds__(THREADS) gemm_tile(const half *__restrict__ X,
     return;
   }
   half *sA = (half *)smem;
-  half *sB = sA + 2 * BM * LDA;
+  half *sB = sA + 2 * A_STAGE;
   float *sC = (float *)smem;
   const int kb = K_OFF[t];
   const int steps = (K_OFF[t + 1] - kb) / KC;
@@ -150,10 +190,16 @@ __global__ void __launch_bounds__(THREADS) gemm_tile(const half *__restrict__ X,
 #pragma unroll
     for (int j = 0; j < FN; j++) wmma::fill_fragment(acc[i][j], 0.f);
 
+#if !X_TRANSPOSED
   uint4 regs[CHUNKS];
+#endif
   if (steps > 0) {
+#if X_TRANSPOSED
+    load_xt(sA, X, m0, kb);
+#else
     gather_x(regs, X, m0, kb);
     store_x(sA, regs);
+#endif
     load_w(sB, Wp, kb);
   }
   cp_async_commit();
@@ -162,19 +208,33 @@ __global__ void __launch_bounds__(THREADS) gemm_tile(const half *__restrict__ X,
     const bool more = i + 1 < steps;
     if (more) {
       load_w(sB + nxt * BN * LDA, Wp, kb + (i + 1) * KC);
+#if X_TRANSPOSED
+      load_xt(sA + nxt * A_STAGE, X, m0, kb + (i + 1) * KC);
+#else
       gather_x(regs, X, m0, kb + (i + 1) * KC);
+#endif
     }
     cp_async_commit();
     cp_async_wait<1>();
     __syncthreads();
-    const half *a = sA + cur * BM * LDA + wm * WTM * LDA;
+#if X_TRANSPOSED
+    const half *a = sA + cur * A_STAGE + wm * WTM;
+#else
+    const half *a = sA + cur * A_STAGE + wm * WTM * LDA;
+#endif
     const half *b = sB + cur * BN * LDA + wn * WTN * LDA;
 #pragma unroll
     for (int kk = 0; kk < KC; kk += 16) {
+#if X_TRANSPOSED
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, half, wmma::col_major> fa[FM];
+#pragma unroll
+      for (int f = 0; f < FM; f++) wmma::load_matrix_sync(fa[f], a + kk * LDAT + f * 16, LDAT);
+#else
       wmma::fragment<wmma::matrix_a, 16, 16, 16, half, wmma::row_major> fa[FM];
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, half, wmma::col_major> fb[FN];
 #pragma unroll
       for (int f = 0; f < FM; f++) wmma::load_matrix_sync(fa[f], a + f * 16 * LDA + kk, LDA);
+#endif
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, half, wmma::col_major> fb[FN];
 #pragma unroll
       for (int f = 0; f < FN; f++) wmma::load_matrix_sync(fb[f], b + f * 16 * LDA + kk, LDA);
 #pragma unroll
@@ -183,7 +243,9 @@ __global__ void __launch_bounds__(THREADS) gemm_tile(const half *__restrict__ X,
         for (int y = 0; y < FN; y++) wmma::mma_sync(acc[x][y], fa[x], fb[y], acc[x][y]);
     }
     __syncthreads();
-    if (more) store_x(sA + nxt * BM * LDA, regs);
+#if !X_TRANSPOSED
+    if (more) store_x(sA + nxt * A_STAGE, regs);
+#endif
   }
   cp_async_wait<0>();
   __syncthreads();
@@ -202,6 +264,7 @@ __global__ void __launch_bounds__(THREADS) gemm_tile(const half *__restrict__ X,
 
 struct State {
   half *wp;
+  half *xt;
 };
 
 extern "C" int tesa_init(const __half *w, void **state) {
@@ -223,6 +286,9 @@ extern "C" int tesa_init(const __half *w, void **state) {
   TESA_CK(cudaMalloc(&st->wp, count * sizeof(__half)));
   TESA_CK(cudaMemcpy(st->wp, packed, count * sizeof(__half), cudaMemcpyHostToDevice));
   free(packed);
+#if X_TRANSPOSED
+  TESA_CK(cudaMalloc(&st->xt, (size_t)M_ * K_ * sizeof(__half)));
+#endif
   TESA_CK(cudaFuncSetAttribute(gemm_tile, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
   *state = st;
   return 0;
@@ -231,7 +297,12 @@ extern "C" int tesa_init(const __half *w, void **state) {
 extern "C" int tesa_run(void *state, const __half *x, __half *y, cudaStream_t stream) {
   State *st = (State *)state;
   dim3 grid((M_ + BM - 1) / BM, NCT + ZERO_CTAS);
+#if X_TRANSPOSED
+  transpose_x<<<dim3(K_ / 32, (M_ + 31) / 32), dim3(32, 8), 0, stream>>>((const half *)x, st->xt);
+  gemm_tile<<<grid, THREADS, SMEM_BYTES, stream>>>(st->xt, st->wp, (half *)y);
+#else
   gemm_tile<<<grid, THREADS, SMEM_BYTES, stream>>>((const half *)x, st->wp, (half *)y);
+#endif
   TESA_CK(cudaGetLastError());
   return 0;
 }
@@ -240,6 +311,7 @@ extern "C" void tesa_free(void *state) {
   State *st = (State *)state;
   if (!st) return;
   cudaFree(st->wp);
+  if (st->xt) cudaFree(st->xt);
   free(st);
 }
 `;

@@ -5,8 +5,16 @@
  * then on the GPU machine `bash <dir>/run.sh`.
  */
 import { writeBenchBundle, type KernelCase } from '../bundle.js';
+import type { BlockKernelOptions } from '../kernels/gemm-block.js';
 
 const dir = process.argv[2] ?? '.cuda-bench';
+/** Tuning variants timed beside the defaults (bm128 w4 s3 b1). */
+const BLOCK_VARIANTS: Array<[string, Partial<BlockKernelOptions>]> = [
+  ['bm128s4b2', { bm: 128, warpsM: 4, stages: 4, blocksPerStage: 2 }],
+  ['bm256w8', { bm: 256, warpsM: 8, stages: 3, blocksPerStage: 1 }],
+  ['bm64w2b2', { bm: 64, warpsM: 2, stages: 4, blocksPerStage: 2 }],
+  ['bm128w2b2', { bm: 128, warpsM: 2, stages: 3, blocksPerStage: 2 }],
+];
 const shapes = [
   { M: 4096, N: 768, K: 768 },
   { M: 4096, N: 3072, K: 768 },
@@ -14,7 +22,12 @@ const shapes = [
 ];
 const cases: KernelCase[] = [];
 for (const shape of shapes) {
-  for (const pattern of ['block:32x32', 'tile:128']) for (const sparsity of [0.75, 0.9]) cases.push({ shape, pattern, sparsity });
+  for (const sparsity of [0.75, 0.9]) {
+    cases.push({ shape, pattern: 'block:32x32', sparsity });
+    for (const [variant, block] of BLOCK_VARIANTS) cases.push({ shape, pattern: 'block:32x32', sparsity, variant, tuning: { block } });
+    cases.push({ shape, pattern: 'tile:128', sparsity });
+    cases.push({ shape, pattern: 'tile:128', sparsity, variant: 'xt', tuning: { tile: { xLayout: 'transposed' } } });
+  }
   cases.push({ shape, pattern: 'nm:2:4', sparsity: 0.5 });
 }
 const b = writeBenchBundle(dir, cases, { reps: Number(process.env.TESA_REPS ?? 50) });

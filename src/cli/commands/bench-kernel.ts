@@ -20,6 +20,7 @@ import { cacheDir as defaultCacheDir } from '../../util/state-dir.js';
 import { addJsonOption, parseCount, parseDims, printJson } from '../options.js';
 import { table } from '../format.js';
 import { ortSampler, relError, side, type BenchSide } from './bench.js';
+import { runSparseKernelBench } from './bench-sparse.js';
 
 export interface GemmShape {
   M: number;
@@ -194,8 +195,12 @@ export function register(bench: Command): void {
       .option('--op <op>', 'the op to time (matmul)', 'matmul')
       .requiredOption('--shape <MxNxK>', 'M tokens, N output features, K input features (weight N×K)')
       .option('--threads <n>', 'threads for every side (default 1)', (v) => parseCount(v, '--threads', 1))
-      .option('--isa <isa>', 'force the micro-kernel ISA: avx512, avx2 or generic'),
-  ).action(async (o: { op: string; shape: string; threads?: number; isa?: string; json?: boolean }) => {
+      .option('--isa <isa>', 'force the micro-kernel ISA: avx512, avx2 or generic')
+      .option('--pattern <pattern>', 'time our sparse kernel for a weight pruned with this pattern (bench-sparse.ts)')
+      .option('--sparsity <ratio>', 'pruned fraction for --pattern, e.g. 0.8 or 80%')
+      .option('--precision <p>', 'precision for --pattern (fp32)'),
+  ).action(async (o: { op: string; shape: string; threads?: number; isa?: string; json?: boolean; pattern?: string; sparsity?: string; precision?: string }) => {
+    if (o.pattern !== undefined) return runSparseKernelBench({ ...o, pattern: o.pattern });
     if (o.op.toLowerCase() !== 'matmul') throw new TesaError('BAD_INPUT', `--op '${o.op}' is not supported`, 'use --op matmul');
     const shape = parseGemmShape(o.shape);
     const r = await benchDenseGemm(shape, { threads: o.threads, isa: o.isa });

@@ -11,9 +11,10 @@ import type { TensorData } from '../../model/graph.js';
 import { CpuBackend } from '../../../backends/cpu/cpu-backend.js';
 import { interleaved, type Sampler } from '../../evaluate/measure.js';
 import type { LatencyStats } from '../../evaluate/stats.js';
-import { addJsonOption, parseCount, printJson } from '../options.js';
+import { addJsonOption, parseCount, parseDimBindings, printJson } from '../options.js';
 import { table } from '../format.js';
 import { register as registerBenchKernel } from './bench-kernel.js';
+import { registerSweep } from './bench-sparse.js';
 
 export interface BenchSide {
   medianMs: number;
@@ -74,11 +75,13 @@ export interface BenchModelOptions {
   perRound?: number;
   cacheDir?: string;
   seed?: number;
+  /** Values for symbolic input dims of an .onnx file. */
+  dims?: Record<string, number>;
 }
 
 export async function benchModel(spec: string, opts: BenchModelOptions = {}): Promise<BenchModelResult> {
   const threads = opts.threads ?? 1;
-  const graph = await loadModel(spec);
+  const graph = await loadModel(spec, opts.dims ? { dims: opts.dims } : {});
   const backend = new CpuBackend({ threads, isa: opts.isa, cacheDir: opts.cacheDir });
   const ort = await createOrtSession(graph, { threads });
   try {
@@ -132,9 +135,10 @@ export function register(program: Command): void {
       .description('dense latency of our compiled model beside onnxruntime-node (same threads, same inputs), and their largest output difference')
       .option('--threads <n>', 'threads for both (default 1)', (v) => parseCount(v, '--threads', 1))
       .option('--isa <isa>', 'force the micro-kernel ISA: avx512, avx2 or generic (default: best the CPU has)')
-      .option('--rounds <n>', 'A-B rounds (default 12)', (v) => parseCount(v, '--rounds', 1)),
-  ).action(async (spec: string, o: { threads?: number; isa?: string; rounds?: number; json?: boolean }) => {
-    const r = await benchModel(spec, { threads: o.threads, isa: o.isa, rounds: o.rounds });
+      .option('--rounds <n>', 'A-B rounds (default 12)', (v) => parseCount(v, '--rounds', 1))
+      .option('--dim <name=value>', 'value of a symbolic input dim of an .onnx model (repeatable)', (v: string, prev: Record<string, number> = {}) => ({ ...prev, ...parseDimBindings(v) })),
+  ).action(async (spec: string, o: { threads?: number; isa?: string; rounds?: number; json?: boolean; dim?: Record<string, number> }) => {
+    const r = await benchModel(spec, { threads: o.threads, isa: o.isa, rounds: o.rounds, dims: o.dim });
     if (o.json) {
       printJson(r);
       return;
@@ -152,4 +156,5 @@ export function register(program: Command): void {
     );
   });
   registerBenchKernel(bench);
+  registerSweep(bench);
 }

@@ -51,6 +51,8 @@ export interface SearchSummary {
   } | null;
   /** The best re-measured interleaved with the dense model (A B A B), when the search got that far. */
   final: { best: LatencySummary; dense: LatencySummary | null; ratio: number | null } | null;
+  /** The strategy's progress after the last trial (e.g. SA temperature, AutoCompress round), from the loop's events. */
+  progress: Record<string, number | string> | null;
   trials: number;
   okTrials: number;
   failedTrials: number;
@@ -112,6 +114,7 @@ export function summarizeSearch(store: Store, id: number, opts: { events?: numbe
           ratio: lastFinalDense && lastFinalDense.medianMs > 0 ? lastFinal.ciHighMs / lastFinalDense.medianMs : null,
         }
       : null,
+    progress: lastProgress(store, id),
     trials: counts.total,
     okTrials: counts.ok,
     failedTrials: counts.failed,
@@ -119,6 +122,21 @@ export function summarizeSearch(store: Store, id: number, opts: { events?: numbe
     runningTrials: counts.running,
     events: store.listEvents(id, { tail: opts.events ?? 10 }).map((e) => ({ id: e.id, at: new Date(e.at).toISOString(), level: e.level, kind: e.kind, message: e.message })),
   };
+}
+
+/** The loop puts the strategy's progress() in the data of each 'trial-finished' event. */
+function lastProgress(store: Store, id: number): Record<string, number | string> | null {
+  const recent = store.listEvents(id, { tail: 50 });
+  for (let i = recent.length - 1; i >= 0; i--) {
+    const e = recent[i]!;
+    if (e.kind !== 'trial-finished' || typeof e.data !== 'object' || e.data === null) continue;
+    const p = (e.data as { progress?: unknown }).progress;
+    if (typeof p !== 'object' || p === null) continue;
+    const out: Record<string, number | string> = {};
+    for (const [k, v] of Object.entries(p)) if (typeof v === 'number' || typeof v === 'string') out[k] = v;
+    return out;
+  }
+  return null;
 }
 
 function formatOptions(o: SearchOptions): string {
@@ -154,6 +172,9 @@ export function renderSearch(sum: SearchSummary, path: string): string {
       ? 'trials: none yet'
       : `trials: ${sum.trials} (ok ${sum.okTrials}, failed ${sum.failedTrials}, feasible ${sum.feasibleTrials}${sum.runningTrials ? `, running ${sum.runningTrials}` : ''})`,
   );
+  if (sum.progress && Object.keys(sum.progress).length) {
+    out.push(`progress: ${Object.entries(sum.progress).map(([k, v]) => `${k} ${typeof v === 'number' ? fmt(v) : v}`).join(', ')}`);
+  }
   if (sum.best) {
     const b = sum.best;
     out.push(`best: trial #${b.seq} (id ${b.trialId})${b.feasible ? '' : ' — not within the budget'}`);

@@ -37,13 +37,6 @@ export function axisAllPruned(attr: SparsityAttr, axis: number): Uint8Array {
   return attr.allPrunedAlong(axis);
 }
 
-/** Prunes every element whose index along `axis` is `index`. */
-export function pruneAxisIndex(attr: SparsityAttr, axis: number, index: number): void {
-  const flags = new Uint8Array(attr.shape[axis]);
-  flags[index] = 1;
-  attr.pruneAlong(axis, flags);
-}
-
 /** An attribute of `shape` with the indices flagged in `flags` pruned along `axis`. */
 export function attrFromAxisFlags(shape: readonly number[], axis: number, flags: Uint8Array): SparsityAttr | undefined {
   let any = false;
@@ -180,8 +173,13 @@ export function broadcastBackward(out: SparsityAttr, inShape: readonly number[])
     a.orBits(out.bitset()!);
     return a;
   }
+  if (a.size === 1) {
+    // A scalar operand is dead only when the whole output is.
+    if (out.allPruned()) a.prune(0);
+    return a.count() === 0 ? undefined : a;
+  }
   const len = suffixLength(out.shape, inShape);
-  if (len !== 0 && len === a.size) {
+  if (len >= 32 && len === a.size) {
     const words = out.andOfRows(len);
     a.orBits(words);
     return a.count() === 0 ? undefined : a;
@@ -205,17 +203,6 @@ export function reshaped(src: SparsityAttr | undefined, shape: readonly number[]
   return a;
 }
 
-/** An index map: for every element of `to`, the element of `from` (or -1: none). */
-export function mapped(src: SparsityAttr | undefined, toShape: readonly number[] | undefined, map: (toIndex: number) => number): SparsityAttr | undefined {
-  if (!src || !toShape || src.count() === 0) return undefined;
-  const a = new SparsityAttr(toShape);
-  for (let t = 0; t < a.size; t++) {
-    const f = map(t);
-    if (f >= 0 && src.isPruned(f)) a.prune(t);
-  }
-  return a.count() === 0 ? undefined : a;
-}
-
 /** Transpose: output index → input index. */
 export function transposeMap(inShape: readonly number[], perm: readonly number[]): Int32Array {
   const outShape = perm.map((p) => inShape[p]);
@@ -237,17 +224,6 @@ export function transposeMap(inShape: readonly number[], perm: readonly number[]
     }
   }
   return map;
-}
-
-/** Moves pruned bits from `src` to a new attribute through a forward map src index → dst index. */
-export function scatter(src: SparsityAttr | undefined, dstShape: readonly number[] | undefined, srcToDst: (i: number) => number): SparsityAttr | undefined {
-  if (!src || !dstShape || src.count() === 0) return undefined;
-  const a = new SparsityAttr(dstShape);
-  src.forEachPruned((i) => {
-    const d = srcToDst(i);
-    if (d >= 0) a.prune(d);
-  });
-  return a.count() === 0 ? undefined : a;
 }
 
 export function isFloatData(x: unknown): x is Float32Array | Float64Array {

@@ -10,6 +10,8 @@ import { CpuBackend } from '../../../backends/cpu/cpu-backend.js';
 import type { KernelIndex, KernelRecord } from '../../../backends/backend.js';
 import { buildZooModel } from '../../../src/model/zoo/index.js';
 import { tempCache } from './helpers.js';
+import { openStore } from '../../../db/store.js';
+import { rmSync } from 'node:fs';
 
 const cache = tempCache();
 afterAll(() => cache.cleanup());
@@ -64,6 +66,30 @@ describe('kernel cache', () => {
       else process.env.CC = saved;
     }
   }, 300_000);
+
+  it('the store is the kernel index: verification results land in SQLite and are trusted across processes', async () => {
+    const store = openStore(join(cache.dir, 'tesa.db'));
+    try {
+      const graph = buildZooModel('mlp');
+      const a = new CpuBackend({ cacheDir: join(cache.dir, 'k3') });
+      const m = await a.compile(graph, { kernelIndex: store });
+      await a.close();
+      for (const k of m.kernels) {
+        const row = store.getKernel(k.hash)!;
+        expect(row.status).toBe('ok');
+        expect(row.maxRelError).toBeLessThanOrEqual(1e-4);
+        // Only the store remembers now: no record.json beside the library.
+        rmSync(join(cache.dir, 'k3', k.hash, 'record.json'));
+      }
+      const b = new CpuBackend({ cacheDir: join(cache.dir, 'k3') });
+      const m2 = await b.compile(graph, { kernelIndex: store });
+      await b.close();
+      expect(m2.stats.kernelsBuilt).toBe(0);
+      expect(b.compilerCalls).toBe(0);
+    } finally {
+      store.close();
+    }
+  }, 120_000);
 
   it('generated sources are readable C with shapes baked in', async () => {
     const b = new CpuBackend({ cacheDir: join(cache.dir, 'k2') });

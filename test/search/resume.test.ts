@@ -1,18 +1,21 @@
 /**
- * One runner per search and clean interruption, with real processes: a live runner's search
- * is refused to a second process (LOCKED); pause/resume/stop requests through the store are
- * honoured; SIGINT finishes the trial in flight and leaves a resumable search; resume ends it
- * with the baseline measured once. Measurements are replayed from a tape recorded here.
+ * Exact resume and clean interruption, with real processes and real signals. A search is
+ * recorded once with real measurements (real compiler, real runner) and then replayed, so
+ * timing noise is out: the same seed gives the same candidates; a run killed with SIGKILL at
+ * random instants and resumed each time ends with the same trial history as an uninterrupted
+ * one, in a database that passes PRAGMA integrity_check; a live runner's search is refused to
+ * a second process; pause/resume/stop through the store and SIGINT/SIGTERM are honoured.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import seedrandom from 'seedrandom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runToEnd, sleep, sqlite, startCli, trialHistory } from './helpers.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'tesa-control-'));
+const dir = mkdtempSync(join(tmpdir(), 'tesa-determinism-'));
 const tape = join(dir, 'tape.json');
-const common = ['--model', 'zoo:mlp', '--strategy', 'random', '--max-trials', '5', '--seed', '3', '--threads', '1', '--final-rounds', '1'];
+const common = ['--model', 'zoo:mlp', '--strategy', 'sa', '--max-trials', '4', '--seed', '7', '--threads', '1', '--final-rounds', '1'];
 const env = { TESA_REPLAY_MEASUREMENTS: tape };
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -34,18 +37,73 @@ async function waitFor<T>(what: string, fn: () => T | undefined | null | false, 
 const status = (db: string) => sqlite(db, (d) => (d.prepare('SELECT status FROM searches WHERE id = 1').get() as { status: string } | undefined)?.status);
 const finishedTrials = (db: string) => sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM trials WHERE status != 'running'`).get() as { n: number }).n);
 
-describe('control, lock and signals', () => {
-  let reference: ReturnType<typeof trialHistory>;
+describe('determinism, exact resume, control and signals', () => {
+  let recorded: ReturnType<typeof trialHistory>;
+
   beforeAll(async () => {
     const db = join(dir, 'record.db');
     const r = await runToEnd(['optimize', ...common, '--db', db, '--json'], { TESA_RECORD_MEASUREMENTS: tape });
     expect(r.code, r.stderr).toBe(0);
+    recorded = trialHistory(db);
+    expect(recorded.length).toBe(4);
     const out = JSON.parse(r.stdout);
     expect(Object.keys(out).sort()).toEqual(['baseline', 'best', 'feasibleTrials', 'searchId', 'status', 'trials']);
-    expect(out.status).toBe('done');
-    expect(out.trials).toBe(5);
+    expect(out).toMatchObject({ status: 'done', trials: 4 });
     if (out.best) expect(Object.keys(out.best).sort()).toEqual(['groups', 'latencyCiHighMs', 'latencyMs', 'latencyRatio', 'quality', 'trialId']);
-    reference = trialHistory(db);
+  }, 600_000);
+
+  it('replayed measurements + same seed ⇒ the same candidate sequence (and the same as the recorded run)', async () => {
+    const a = join(dir, 'a.db');
+    const b = join(dir, 'b.db');
+    const ra = await runToEnd(['optimize', ...common, '--db', a, '--json'], { TESA_REPLAY_MEASUREMENTS: tape });
+    expect(ra.code, ra.stderr).toBe(0);
+    const rb = await runToEnd(['optimize', ...common, '--db', b, '--json'], { TESA_REPLAY_MEASUREMENTS: tape });
+    expect(rb.code, rb.stderr).toBe(0);
+    expect(trialHistory(a)).toEqual(recorded);
+    expect(trialHistory(b)).toEqual(recorded);
+    expect(JSON.parse(ra.stdout)).toEqual(JSON.parse(rb.stdout));
+    // another seed explores differently (its missing measurements fail deterministically)
+    const c = join(dir, 'c.db');
+    await runToEnd(['optimize', ...common.slice(0, -6), '--seed', '8', '--threads', '1', '--final-rounds', '1', '--db', c, '--json'], env);
+    expect(trialHistory(c).map((t) => t.candidate_hash)).not.toEqual(recorded.map((t) => t.candidate_hash));
+  }, 300_000);
+
+  it('killed with SIGKILL at ≥ 10 random instants and resumed each time: same history, intact database', async () => {
+    const db = join(dir, 'killed.db');
+    const rng = seedrandom('kills');
+    let kills = 0;
+    let finished = false;
+    for (let attempt = 0; attempt < 60 && !finished; attempt++) {
+      const exists = sqlite(db, (d) => {
+        try {
+          return (d.prepare('SELECT count(*) AS n FROM searches').get() as { n: number }).n > 0;
+        } catch {
+          return false;
+        }
+      });
+      const args = exists ? ['resume', '1', '--db', db, '--json'] : ['optimize', ...common, '--db', db, '--json'];
+      const p = startCli(args, env);
+      if (kills < 12) {
+        const delay = 150 + Math.floor(rng() * 2500);
+        const winner = await Promise.race([p.done.then(() => 'exited' as const), sleep(delay).then(() => 'timer' as const)]);
+        if (winner === 'timer') {
+          p.child.kill('SIGKILL');
+          const e = await p.done;
+          expect(e.signal).toBe('SIGKILL');
+          kills++;
+          continue;
+        }
+      }
+      const e = await p.done;
+      expect(e.code, e.stderr).toBe(0);
+      finished = JSON.parse(e.stdout).status === 'done';
+    }
+    expect(kills).toBeGreaterThanOrEqual(10);
+    expect(finished).toBe(true);
+    expect(trialHistory(db)).toEqual(recorded);
+    expect(sqlite(db, (d) => d.pragma('integrity_check', { simple: true }))).toBe('ok');
+    // the dense baseline was measured once, however many times the search restarted
+    expect(sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM measurements WHERE kind = 'baseline'`).get() as { n: number }).n)).toBe(1);
   }, 600_000);
 
   it('a live runner is not shared; pause, resume and stop arrive through the store', async () => {
@@ -71,7 +129,7 @@ describe('control, lock and signals', () => {
     const r = await runToEnd(['resume', '1', '--db', db, '--json'], env);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).status).toBe('done');
-    expect(trialHistory(db)).toEqual(reference);
+    expect(trialHistory(db)).toEqual(recorded);
   }, 300_000);
 
   it('SIGINT finishes the trial in flight and leaves a resumable search; a second signal abandons it', async () => {
@@ -96,7 +154,7 @@ describe('control, lock and signals', () => {
 
     const r = await runToEnd(['resume', '1', '--db', db, '--json'], env);
     expect(r.code, r.stderr).toBe(0);
-    expect(trialHistory(db)).toEqual(reference);
+    expect(trialHistory(db)).toEqual(recorded);
     expect(sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM measurements WHERE kind = 'baseline'`).get() as { n: number }).n)).toBe(1);
   }, 300_000);
 
