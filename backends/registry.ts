@@ -5,6 +5,7 @@
 import { TesaError } from '../src/errors.js';
 import type { Backend } from './backend.js';
 import { CpuBackend } from './cpu/cpu-backend.js';
+import { CudaBackend } from './cuda/cuda-backend.js';
 
 export interface BackendOptions {
   threads?: number;
@@ -15,6 +16,7 @@ export interface BackendOptions {
 
 const TARGETS: Record<string, (opts: BackendOptions) => Backend> = {
   cpu: (opts) => new CpuBackend(opts),
+  cuda: (opts) => new CudaBackend({ cacheDir: opts.cacheDir }),
 };
 
 export function knownTargets(): string[] {

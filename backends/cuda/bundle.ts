@@ -63,6 +63,8 @@ export interface BundleOptions {
   flush?: boolean;
   /** Also time PyTorch's dense and sparse paths (when python3 has torch). */
   torchPeers?: boolean;
+  /** Write each op's masked fp16 weight directly (no python3 needed; larger bundle). */
+  maskedWeights?: boolean;
 }
 
 export interface Bundle {
@@ -121,7 +123,7 @@ build_kernel() {
 }
 export -f build_kernel; export NVCC_FLAGS CSLT_LIB CSLT_INC
 t0=$(date +%s)
-python3 tools/apply_masks.py ops.json
+if command -v python3 >/dev/null; then python3 tools/apply_masks.py ops.json; fi
 [ -f lib/tesa-cuda-runner ] || nvcc $NVCC_FLAGS -o lib/tesa-cuda-runner runner.cu -lcublas -ldl
 ls k_*.cu 2>/dev/null | xargs -r -P "$(nproc)" -I{} bash -c 'build_kernel {}' || echo "some kernels failed to build: their ops are left out" >&2
 echo "built in $(( $(date +%s) - t0 )) s" >&2
@@ -133,7 +135,7 @@ if [ -f peers.json ] && python3 -c 'import torch' 2>/dev/null; then
 else
   echo '{"results":[]}' > torch.json
 fi
-python3 tools/summarize.py results.json torch.json ops.json | tee table.txt
+python3 tools/summarize.py results.json torch.json ops.json > table.txt 2>&1 && cat table.txt || true
 `;
 }
 
@@ -183,7 +185,13 @@ export function writeBenchBundle(dir: string, cases: KernelCase[], opts: BundleO
     writeFileSync(join(dir, denseFile), toHalfArray(w));
     const weightFile = c.pattern === 'dense' ? denseFile : join('weights', `${ck}.f16`);
     const maskFile = mask ? join('masks', `${ck}.bits`) : null;
-    if (mask && maskFile) writeFileSync(join(dir, maskFile), packBits(mask));
+    if (mask && maskFile) {
+      if (opts.maskedWeights) {
+        const masked = new Float32Array(w.length);
+        for (let i = 0; i < w.length; i++) masked[i] = mask[i] ? w[i]! : 0;
+        writeFileSync(join(dir, weightFile), toHalfArray(masked));
+      } else writeFileSync(join(dir, maskFile), packBits(mask));
+    }
     let hash: string | null = null;
     if (lowered.code !== null) {
       hash = cudaKernelHash(lowered.code, 'bundle');

@@ -25,6 +25,21 @@ export interface EvaluateRequest {
   seed: number;
 }
 
+/** What AutoCompress's `--finetune-cmd` sends after each round (its answer is recorded, any fields). */
+export interface FinetuneRequest {
+  version: number;
+  kind: 'finetune';
+  searchId: number;
+  /** The model as the user gave it (a path or zoo:NAME). */
+  model: string;
+  round: number;
+  rounds: number;
+  roundBudget: number;
+  /** The round's committed candidate. */
+  candidate: unknown;
+  quality: number | null;
+}
+
 export type CommandResult =
   | { ok: true; response: Record<string, unknown>; ms: number; stderrTail: string }
   | { ok: false; reason: string; ms: number; stderrTail: string; kind: 'timeout' | 'exit' | 'malformed' | 'spawn' };

@@ -3,7 +3,7 @@
  * masks/, model.onnx (verified against the masked model in onnxruntime, fails loudly if not
  * equal), report.md with two SVG plots, and bundle/ (re-compiled from the kernel cache).
  */
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openStore, type Store, type TrialRecord } from '../../db/store.js';
 import { getBackend } from '../../backends/registry.js';
@@ -100,6 +100,7 @@ async function verifyOutputs(reference: Graph, exported: Graph, seeds: number[])
 export async function exportTrial(opts: ExportOptions): Promise<ExportResult> {
   const outDir = resolve(opts.outDir);
   if (existsSync(outDir) && readdirSync(outDir).length > 0) throw new TesaError('BAD_INPUT', `--out ${outDir} exists and is not empty`, 'give a new or empty folder');
+  const created = !existsSync(outDir);
   const store = openStore(opts.dbPath);
   try {
     const search = store.requireSearch(opts.searchId);
@@ -190,6 +191,10 @@ export async function exportTrial(opts: ExportOptions): Promise<ExportResult> {
     } finally {
       await backend.close();
     }
+  } catch (e) {
+    // A half-written export must not pass for a whole one.
+    if (created) rmSync(outDir, { recursive: true, force: true });
+    throw e;
   } finally {
     store.close();
   }

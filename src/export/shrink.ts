@@ -133,7 +133,8 @@ function planChannelSpace(graph: Graph, start: string, startAxis: number, size: 
     if (n.opType === 'Flatten') {
       const x = graph.tensors.get(n.inputs[0]!)!;
       const axis = attrInt(n, 'axis', 1);
-      const inAxis = n.inputs[0] === fromTensor ? fromAxis : fromAxis;
+      // Flatten(axis = channel axis) over trailing dims of size 1 keeps the channel axis where it was.
+      const inAxis = fromAxis;
       if (axis !== inAxis || numel(x.shape.slice(inAxis + 1)) !== 1) throw new Unsupported(`Flatten '${n.name}' mixes channels with other dims`);
       plan.through.add(n.name);
       add(n.inputs[0]!, inAxis);
@@ -154,12 +155,15 @@ function planChannelSpace(graph: Graph, start: string, startAxis: number, size: 
   };
 
   add(start, startAxis);
+  /** Grouped (not depthwise) convolutions tie channels across groups: not shrunk here. */
+  const grouped = (n: Node) => n.opType === 'Conv' && attrInt(n, 'group', 1) !== 1 && !isDepthwise(graph, n);
   while (queue.length > 0) {
     const [t, axis] = queue.shift()!;
     if (outputs.has(t)) throw new Unsupported(`the channels reach graph output '${t}'`);
     if (graph.inputs.includes(t)) throw new Unsupported(`the channels come from graph input '${t}'`);
     const p = prod.get(t);
     if (p && !plan.through.has(p.name)) {
+      if (grouped(p)) throw new Unsupported(`grouped Conv '${p.name}' produces the channels`);
       const pw = prunableOf(graph, p);
       if (pw && !isDepthwise(graph, p) && p.outputs[0] === t) {
         const featureAxis = p.opType === 'Conv' || p.opType === 'Gemm' ? 1 : graph.tensors.get(t)!.shape.length - 1;
@@ -171,6 +175,7 @@ function planChannelSpace(graph: Graph, start: string, startAxis: number, size: 
     } else if (!p) throw new Unsupported(`tensor '${t}' has no producer`);
     for (const n of cons.get(t) ?? []) {
       if (plan.through.has(n.name) || plan.readers.has(n.name)) continue;
+      if (grouped(n)) throw new Unsupported(`grouped Conv '${n.name}' reads the channels`);
       const pw = prunableOf(graph, n);
       if (pw && !isDepthwise(graph, n) && n.inputs[pw.slot] !== t) {
         const featureAxis = n.opType === 'Conv' || n.opType === 'Gemm' ? 1 : graph.tensors.get(t)!.shape.length - 1;

@@ -4,7 +4,8 @@
  * BAD_INPUT naming the option, raised before anything touches the store.
  */
 import { badInput } from '../errors.js';
-import { parseBudget as parseBudgetOption, parseDuration as parseDurationOption } from '../cli/options.js';
+import { resolve as resolvePath } from 'node:path';
+import { parseBudget as parseBudgetOption, parseDims, parseDuration as parseDurationOption } from '../cli/options.js';
 import type { Budget } from '../../db/store.js';
 import type { Pattern, Precision } from '../plan/sparsity.js';
 import type { JsonValue } from '../../strategies/strategy.js';
@@ -30,6 +31,11 @@ export interface SearchConfig {
   /** AutoCompress per-round hook (JSON on stdin, JSON on stdout). */
   finetuneCmd: string | null;
   finetuneTimeoutMs: number;
+  /** cmd: evaluator time per trial (default: the protocol's 10 minutes). */
+  evaluatorTimeoutMs?: number;
+  /** fidelity: calibration file and, for a raw float32 file, its shape. */
+  calibration?: string;
+  calibrationShape?: number[];
   /** Rounds of A-B-A-B interleaving for the final re-measurement; 0 skips it. */
   finalRounds: number;
 }
@@ -106,6 +112,9 @@ export interface RawOptimizeOptions {
   finetuneCmd?: string;
   finetuneTimeout?: string;
   finalRounds?: string;
+  evaluatorTimeout?: string;
+  calibration?: string;
+  calibrationShape?: string;
 }
 
 export const TARGETS = ['cpu'] as const;
@@ -117,7 +126,7 @@ export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: num
   const target = parseChoice(raw.target ?? 'cpu', '--target', TARGETS);
   const strategy = parseChoice(raw.strategy ?? 'sa', '--strategy', strategyNames());
   const evaluator = (raw.evaluator ?? 'proxy').trim();
-  if (!/^(proxy|fidelity|cmd:.+)$/.test(evaluator)) throw badInput(`--evaluator ${JSON.stringify(raw.evaluator)} is not an evaluator`, 'use proxy, fidelity or cmd:"<command>"');
+  if (!/^(proxy|fidelity(:.+)?|cmd:.+)$/.test(evaluator)) throw badInput(`--evaluator ${JSON.stringify(raw.evaluator)} is not an evaluator`, 'use proxy, fidelity or cmd:"<command>"');
   return {
     model,
     target,
@@ -136,6 +145,9 @@ export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: num
     finetuneCmd: raw.finetuneCmd === undefined ? null : nonEmpty(raw.finetuneCmd, '--finetune-cmd'),
     finetuneTimeoutMs: raw.finetuneTimeout === undefined ? 10 * 60_000 : parseDuration(raw.finetuneTimeout, '--finetune-timeout'),
     finalRounds: raw.finalRounds === undefined ? 4 : raw.finalRounds.trim() === '0' ? 0 : parsePositiveInt(raw.finalRounds, '--final-rounds', 100),
+    ...(raw.evaluatorTimeout === undefined ? {} : { evaluatorTimeoutMs: parseDuration(raw.evaluatorTimeout, '--evaluator-timeout') }),
+    ...(raw.calibration === undefined ? {} : { calibration: resolvePath(nonEmpty(raw.calibration, '--calibration')) }),
+    ...(raw.calibrationShape === undefined ? {} : { calibrationShape: parseDims(raw.calibrationShape, '--calibration-shape') }),
   };
 }
 
@@ -165,6 +177,9 @@ export function configFromStored(model: string, target: string, strategy: string
     finetuneCmd: o.finetuneCmd ?? null,
     finetuneTimeoutMs: o.finetuneTimeoutMs ?? 10 * 60_000,
     finalRounds: o.finalRounds ?? 4,
+    ...(o.evaluatorTimeoutMs === undefined ? {} : { evaluatorTimeoutMs: o.evaluatorTimeoutMs }),
+    ...(o.calibration === undefined ? {} : { calibration: o.calibration }),
+    ...(o.calibrationShape === undefined ? {} : { calibrationShape: o.calibrationShape }),
   };
 }
 

@@ -50,7 +50,7 @@ export async function prepareRuntime(config: SearchConfig, opts: { dbPath?: stri
     }
     // Strategy options are checked now, before anything is written (the real instance comes after the baseline).
     createStrategy(config.strategy, { space, seed: config.seed, budgetRatio: 'ratio' in config.budget ? config.budget.ratio : 0.5, maxTrials: config.maxTrials, options: config.strategyOptions });
-    const evaluator = createEvaluator(config.evaluator, { graph, seed: config.seed, modelSpec: config.model });
+    const evaluator = createEvaluator(config.evaluator, { graph, seed: config.seed, modelSpec: config.model, timeoutMs: config.evaluatorTimeoutMs, calibration: config.calibration, calibrationShape: config.calibrationShape });
     const fingerprint = await backend.fingerprint();
     return { config, graph, backend, fingerprint, capabilities, layerGroups, layerGroupById: new Map(layerGroups.map((g) => [g.id, g])), space, evaluator };
   } catch (e) {

@@ -7,7 +7,8 @@
  * gone and the model computes the same thing. `findFolds` finds those spots and marks the
  * weights; `applyAttributes` (apply.ts) moves the constants into the biases.
  */
-import { attrFloat, attrInt, attrInts, attrString, toNumbers, topoSort, type Graph, type Node } from '../model/graph.js';
+import { attrFloat, attrInt, attrInts, attrString, producers, toNumbers, topoSort, type Graph, type Node } from '../model/graph.js';
+import { mapByStrides } from './groups.js';
 import type { SparsityAttr } from './attributes.js';
 import { axisCounts, isFloatData } from './rules/helpers.js';
 
@@ -25,9 +26,35 @@ export interface Fold {
 }
 
 interface ChainValue {
+  /** The channel axis; -1 when the channel spans several axes (`axes`, after a head split). */
   axis: number;
+  /** Major-to-minor axes whose combined index is the channel, when more than one. */
+  axes?: number[];
   values: Float64Array;
   valid: Uint8Array;
+}
+
+/** Pruned count per combined index over `axes` (major to minor). */
+function compositeCounts(a: SparsityAttr, axes: readonly number[]): Int32Array {
+  const shape = a.shape;
+  const strides = new Array<number>(shape.length);
+  let acc = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = acc;
+    acc *= shape[d];
+  }
+  const n = axes.reduce((p, x) => p * shape[x], 1);
+  const counts = new Int32Array(n);
+  a.forEachPruned((i) => {
+    let c = 0;
+    for (const x of axes) c = c * shape[x] + (Math.floor(i / strides[x]) % shape[x]);
+    counts[c]++;
+  });
+  return counts;
+}
+
+function chainValue(axes: number[], values: Float64Array, valid: Uint8Array): ChainValue {
+  return axes.length === 1 ? { axis: axes[0], values, valid } : { axis: -1, axes, values, valid };
 }
 
 function erf(x: number): number {
@@ -165,6 +192,7 @@ export function findFolds(graph: Graph, attrs: Map<string, SparsityAttr>, done: 
   const order = topoSort(graph);
   const folds: Fold[] = [];
   const chain = new Map<string, ChainValue>();
+  const made = producers(graph);
   for (const n of order) {
     // A linear reader of a constant channel: fold it.
     const x = n.inputs[0] ? chain.get(n.inputs[0]) : undefined;
@@ -174,7 +202,7 @@ export function findFolds(graph: Graph, attrs: Map<string, SparsityAttr>, done: 
     }
     // A producer whose weight slices are pruned emits constants; other ops may carry them.
     const isProducer = n.opType === 'MatMul' || n.opType === 'Gemm' || n.opType === 'Conv';
-    const out = isProducer ? startChannels(graph, n, attrs) : n.inputs.some((i) => chain.has(i)) ? evaluate(graph, n, chain, attrs) : undefined;
+    const out = (isProducer ? startChannels(graph, n, attrs) : undefined) ?? (n.inputs.some((i) => chain.has(i)) ? evaluate(graph, n, chain, attrs, made) : undefined);
     if (out) chain.set(n.outputs[0], out);
   }
   return folds;
@@ -182,7 +210,7 @@ export function findFolds(graph: Graph, attrs: Map<string, SparsityAttr>, done: 
 
 function foldInto(graph: Graph, n: Node, x: ChainValue, attrs: Map<string, SparsityAttr>, done: Set<string>): Fold | undefined {
   const xShape = graph.tensors.get(n.inputs[0])!.shape;
-  if (!linearReader(graph, n, x.axis, xShape.length)) return undefined;
+  if (x.axes !== undefined || !linearReader(graph, n, x.axis, xShape.length)) return undefined;
   const w = attrs.get(n.inputs[1]);
   if (!w) return undefined;
   const wt = graph.tensors.get(n.inputs[1])!;
@@ -249,7 +277,7 @@ function startChannels(graph: Graph, p: Node, attrs: Map<string, SparsityAttr>):
 }
 
 /** The per-channel constant after node n, when n maps constants to constants. */
-function evaluate(graph: Graph, n: Node, chain: Map<string, ChainValue>, attrs: Map<string, SparsityAttr>): ChainValue | undefined {
+function evaluate(graph: Graph, n: Node, chain: Map<string, ChainValue>, attrs: Map<string, SparsityAttr>, made: Map<string, Node>): ChainValue | undefined {
   const outName = n.outputs[0];
   const outShape = graph.tensors.get(outName)?.shape;
   if (!outShape || n.outputs.filter((o) => o).length !== 1 && n.opType !== 'Dropout') return undefined;
@@ -258,16 +286,51 @@ function evaluate(graph: Graph, n: Node, chain: Map<string, ChainValue>, attrs: 
   if (!first) return undefined;
   const C = first.values.length;
   const axis = first.axis;
-  const result = (values: Float64Array, valid: Uint8Array): ChainValue | undefined => {
+  const resultOn = (axes: number[], values: Float64Array, valid: Uint8Array): ChainValue | undefined => {
     // Channels that already hold pruned elements are no longer plain constants.
     const a = attrs.get(outName);
     if (!a) return undefined;
     if (a.count() > 0) {
-      const counts = axisCounts(a, axis);
+      const counts = axes.length === 1 ? axisCounts(a, axes[0]) : compositeCounts(a, axes);
       for (let c = 0; c < C; c++) if (counts[c] > 0) valid[c] = 0;
     }
-    return valid.some((v) => v) ? { axis, values, valid } : undefined;
+    return valid.some((v) => v) ? chainValue(axes, values, valid) : undefined;
   };
+  const result = (values: Float64Array, valid: Uint8Array): ChainValue | undefined => resultOn([axis], values, valid);
+  const firstAxes = first.axes ?? [first.axis];
+  // Head split and merge: Reshape keeps the element order, Transpose moves the axes.
+  if ((n.opType === 'Reshape' || n.opType === 'Transpose') && x0) {
+    const inShape = graph.tensors.get(n.inputs[0])!.shape;
+    let axes: number[] | null;
+    if (n.opType === 'Reshape') axes = mapByStrides(inShape, firstAxes, outShape);
+    else {
+      const perm = attrInts(n, 'perm', inShape.map((_, i) => inShape.length - 1 - i));
+      const moved = firstAxes.map((x) => perm.indexOf(x));
+      // Only when the major-to-minor order of the channel axes is kept (values stay in order).
+      axes = moved.every((x, k) => k === 0 || x > moved[k - 1]) ? moved : null;
+    }
+    if (!axes || axes.reduce((p, x) => p * outShape[x], 1) !== C) return undefined;
+    // Pure data movement: at a fixpoint its rule maps pruned elements one-to-one both ways, so
+    // the output's channels are as clean as the input's and need no recount.
+    return chainValue(axes, x0.values.slice(), x0.valid.slice());
+  }
+  // P·V with P a softmax over its last axis: rows of P sum to one, so a constant column of V stays that constant.
+  if (n.opType === 'MatMul' && !x0 && chain.get(n.inputs[1])) {
+    const v = chain.get(n.inputs[1])!;
+    const vAxes = v.axes ?? [v.axis];
+    const vShape = graph.tensors.get(n.inputs[1])!.shape;
+    const p = made.get(n.inputs[0]);
+    const pShape = graph.tensors.get(n.inputs[0])?.shape;
+    if (!p || p.opType !== 'Softmax' || !pShape || graph.opsetVersion < 13) return undefined;
+    const sAxis = attrInt(p, 'axis', -1);
+    if ((sAxis < 0 ? sAxis + pShape.length : sAxis) !== pShape.length - 1) return undefined;
+    const r = vShape.length;
+    if (r !== outShape.length || r !== pShape.length || vAxes.includes(r - 2)) return undefined;
+    // Batch axes must not broadcast (a head of V meets the same head of P).
+    for (const x of vAxes) if (x < r - 2 && vShape[x] !== outShape[x]) return undefined;
+    return resultOn(vAxes.slice(), v.values.slice(), v.valid.slice());
+  }
+  if (first.axes !== undefined) return undefined;
   const unary = UNARY[n.opType];
   if (unary && x0 && sameShape(graph.tensors.get(n.inputs[0])!.shape, outShape)) {
     return result(x0.values.map((v) => unary(v, n)), x0.valid.slice());
@@ -315,7 +378,7 @@ function evaluate(graph: Graph, n: Node, chain: Map<string, ChainValue>, attrs: 
     const values = x0.values.map((v, c) => (scale[c] * (v - mean[c])) / Math.sqrt(variance[c] + eps) + bias[c]);
     return result(values, x0.valid.slice());
   }
-  if ((n.opType === 'Flatten' || n.opType === 'Reshape' || n.opType === 'Squeeze' || n.opType === 'Unsqueeze') && x0) {
+  if ((n.opType === 'Flatten' || n.opType === 'Squeeze' || n.opType === 'Unsqueeze') && x0) {
     // Only where the channel axis keeps its place and nothing follows it ([N,C,1,1] → [N,C]).
     const inShape = graph.tensors.get(n.inputs[0])!.shape;
     const after = (sh: readonly number[]): number => sh.slice(axis + 1).reduce((a, b) => a * b, 1);

@@ -367,7 +367,7 @@ function scopeOf(nodeName: string): string {
  * Maps a slot through an element-order-preserving reshape: the slot's axes must be contiguous;
  * the target needs a contiguous run of axes with the same product and the same inner stride.
  */
-function mapByStrides(from: readonly number[], axes: number[], to: readonly number[]): number[] | null {
+export function mapByStrides(from: readonly number[], axes: number[], to: readonly number[]): number[] | null {
   for (let i = 1; i < axes.length; i++) if (axes[i] !== axes[i - 1] + 1) return null;
   const hi = axes[axes.length - 1];
   let inner = 1;

@@ -19,6 +19,7 @@ import { buildSearchSpace } from '../../src/space/build.js';
 import { findLayerGroups } from '../../src/tesa/groups.js';
 import { packageRoot } from '../../src/util/package-root.js';
 import type { ModelSparsity } from '../../src/plan/sparsity.js';
+import { configFromStored, resolveSearchConfig, storedOptions } from '../../src/search/config.js';
 import { runRealSearch } from '../export/real-search.js';
 
 const MODEL = join(packageRoot(), 'test', 'fixtures', 'onnx', 'mlp_op13.onnx');
@@ -88,6 +89,19 @@ describe('calibration', () => {
     expect(() => loadCalibration(graph, { path: raw, shape: [5, 32] })).toThrow(/bytes/);
     expect(parseFidelityArgument('calib.bin@4x32')).toEqual({ path: 'calib.bin', shape: [4, 32] });
     expect(parseFidelityArgument('')).toBeNull();
+  });
+});
+
+describe('options', () => {
+  it('--calibration, --calibration-shape and --evaluator-timeout reach the stored config and back', () => {
+    const c = resolveSearchConfig({ evaluator: 'fidelity', calibration: 'calib.bin', calibrationShape: '4x32', evaluatorTimeout: '90s' }, 1);
+    expect(c.calibration).toBe(join(process.cwd(), 'calib.bin'));
+    expect(c.calibrationShape).toEqual([4, 32]);
+    expect(c.evaluatorTimeoutMs).toBe(90_000);
+    const back = configFromStored(c.model, c.target, c.strategy, c.budget, JSON.parse(JSON.stringify(storedOptions(c))) as Record<string, unknown>);
+    expect(back).toEqual(c);
+    expect(resolveSearchConfig({ evaluator: 'fidelity:calib.npy' }, 1).evaluator).toBe('fidelity:calib.npy');
+    expect(() => resolveSearchConfig({ calibrationShape: '4xq' }, 1)).toThrow(/--calibration-shape/);
   });
 });
 

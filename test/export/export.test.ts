@@ -61,6 +61,9 @@ describe('tesa export', () => {
     expect(report).toContain('![latency vs quality](scatter.svg)');
     expect(readFileSync(join(out, 'scatter.svg'), 'utf8')).toContain('budget');
     expect(readFileSync(join(out, 'sparsity.svg'), 'utf8')).toMatch(/<svg[\s\S]*<rect/);
+    // Both plots are well-formed XML with one point per ok trial.
+    const pts = execFileSync('python3', ['-c', "import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).getroot(); E.parse(sys.argv[2]); print(len([c for c in r.iter('{http://www.w3.org/2000/svg}circle') if c.find('{http://www.w3.org/2000/svg}title') is not None]))", join(out, 'scatter.svg'), join(out, 'sparsity.svg')], { encoding: 'utf8' });
+    expect(Number(pts)).toBe(3);
   });
 
   it('masks load in numpy with the weights’ shapes and the recorded sparsity', () => {
@@ -110,9 +113,9 @@ print(json.dumps([[list(np.load(sys.argv[1] + '/' + e['file']).shape), float(1 -
     expect(r.samplesMs).toHaveLength(20);
     const config = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as SparsityConfig;
     const stored = config.latency!.medianMs;
-    // Sanity only (noise on a shared machine): same order of magnitude, not a timing assertion.
-    expect(r.medianMs).toBeGreaterThan(stored / 5);
-    expect(r.medianMs).toBeLessThan(stored * 5);
+    // Sanity only (a shared 2-core machine is noisy): within 3× of the store's figure, not a timing assertion.
+    expect(r.medianMs).toBeGreaterThan(stored / 3);
+    expect(r.medianMs).toBeLessThan(stored * 3);
   });
 
   it('refuses a non-empty --out, an unknown trial, and a missing search with one line', () => {

@@ -17,6 +17,7 @@ import { materialize } from '../../src/search/materialize.js';
 import { buildSearchSpace } from '../../src/space/build.js';
 import type { Candidate } from '../../src/space/space.js';
 import { findLayerGroups } from '../../src/tesa/groups.js';
+import { packageRoot } from '../../src/util/package-root.js';
 import { runCli } from '../cli/run-cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tesa-shrink-'));
@@ -79,6 +80,16 @@ describe('shrinkChannels', () => {
     const { diff, scale } = await maxDiff(m.maskedGraph, s.graph, 4);
     expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
     expect(s.parametersAfter).toBeLessThan(s.parametersBefore);
+  });
+
+  it('a ResNet with BatchNorm, MaxPool and residual Adds: residual groups shrink too, outputs match', async () => {
+    const { m, groups } = await channelPruned(join(packageRoot(), 'test', 'fixtures', 'onnx', 'resnet_bn_op13.onnx'), 0.5);
+    expect(m.maskedGraph.nodes.some((n) => n.opType === 'BatchNormalization')).toBe(true);
+    const s = shrinkChannels(m.maskedGraph, groups);
+    expect(s.groups.find((g) => g.group.endsWith('.residual') && g.removed > 0)).toBeDefined();
+    expect(s.parametersAfter).toBeLessThan(s.parametersBefore);
+    const { diff, scale } = await maxDiff(m.maskedGraph, s.graph, 5);
+    expect(diff).toBeLessThanOrEqual(1e-4 * Math.max(1, scale));
   });
 
   it('changes nothing where no channel is dead (fine pruning)', async () => {

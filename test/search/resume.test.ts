@@ -108,28 +108,36 @@ describe('determinism, exact resume, control and signals', () => {
 
   it('a live runner is not shared; pause, resume and stop arrive through the store', async () => {
     const db = join(dir, 'control.db');
+    const owner = () => sqlite(db, (d) => (d.prepare('SELECT owner_pid FROM searches WHERE id = 1').get() as { owner_pid: number | null } | undefined)?.owner_pid);
     const p = startCli(['optimize', ...common, '--db', db], env);
-    await waitFor('the search to start', () => status(db) === 'running' && sqlite(db, (d) => (d.prepare('SELECT owner_pid FROM searches WHERE id = 1').get() as { owner_pid: number | null }).owner_pid));
-    const second = await runToEnd(['resume', '1', '--db', db], env);
-    expect(second.code).toBe(2);
-    expect(second.stderr).toMatch(/search 1 is being run by pid \d+/);
-
+    await waitFor('the search to start', () => status(db) === 'running' && owner(db));
     sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'pause' WHERE id = 1`).run());
     await waitFor('paused', () => status(db) === 'paused');
+    // paused, the runner still owns the search: a second runner is refused
+    const second = await runToEnd(['resume', '1', '--db', db], env);
+    expect(second.code).toBe(2);
+    expect(second.stderr).toMatch(/^tesa: search 1 is being run by pid \d+/);
     const n = finishedTrials(db);
     await sleep(1500);
     expect(finishedTrials(db)).toBe(n); // nothing runs while paused
-    sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'resume' WHERE id = 1`).run());
-    await waitFor('running again', () => status(db) === 'running');
     sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'stop' WHERE id = 1`).run());
     const e = await p.done;
     expect(e.code, e.stderr).toBe(0);
     expect(status(db)).toBe('stopped');
+    expect(owner(db)).toBeNull();
 
-    const r = await runToEnd(['resume', '1', '--db', db, '--json'], env);
+    // a stopped search resumes; pause and resume work in the resumed runner too
+    const q = startCli(['resume', '1', '--db', db, '--json'], env);
+    await waitFor('running again', () => status(db) === 'running' && owner(db));
+    sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'pause' WHERE id = 1`).run());
+    await waitFor('paused again', () => status(db) === 'paused');
+    sqlite(db, (d) => d.prepare(`UPDATE searches SET control = 'resume' WHERE id = 1`).run());
+    const r = await q.done;
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).status).toBe('done');
     expect(trialHistory(db)).toEqual(recorded);
+    const kinds = sqlite(db, (d) => (d.prepare('SELECT kind FROM events WHERE search_id = 1 ORDER BY id').all() as Array<{ kind: string }>).map((k) => k.kind));
+    for (const k of ['search-started', 'baseline', 'trial-started', 'trial-finished', 'paused', 'stopped', 'search-resumed', 'resumed', 'search-finished']) expect(kinds).toContain(k);
   }, 300_000);
 
   it('SIGINT finishes the trial in flight and leaves a resumable search; a second signal abandons it', async () => {

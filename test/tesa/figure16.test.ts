@@ -29,6 +29,12 @@ describe('Figure 16 on zoo:mlp', () => {
     expect(gain(r, 0)).toBe(0);
     for (const i of [1, 2, 3]) expect(r.layers[i].after).toBeCloseTo(0.75, 6);
     expect(r.total.after).toBeGreaterThan(0.7);
+    // Final masks: one per prunable weight, the propagated attribute unpacked (1 = kept).
+    expect(r.weightMasks.size).toBe(4);
+    const m = r.weightMasks.get('layers.4.weight')!;
+    expect(m.length).toBe(2048 * 2048);
+    expect(m.reduce((a, v) => a + (v === 0 ? 1 : 0), 0) / m.length).toBeCloseTo(0.75, 6);
+    for (const [name, mask] of r.weightMasks) expect(Array.from(mask.subarray(0, 64))).toEqual(Array.from(r.attributes.get(name)!.toMask().subarray(0, 64)));
   });
 
   it('(a) random 32×32 blocks at 95%: the middle layers gain more than the outer ones', () => {

@@ -87,6 +87,19 @@ describe('layer groups', () => {
     ]);
   });
 
+  it('zoo:bert-mini at 50% row pruning: V/O and FFN sparsity reaches W_o and W_down through the bias folds', async () => {
+    const g = await loadModel('zoo:bert-mini');
+    const r = propagateMasks(g, makeInitMasks(g, [parseInitSpec('*=row:0.5')]));
+    const after = new Map(r.layers.map((l) => [l.name, l.after]));
+    for (let l = 0; l < 4; l++) {
+      expect(after.get(`encoder.layer.${l}.attention.output.dense.weight`)).toBeCloseTo(0.75, 6);
+      expect(after.get(`encoder.layer.${l}.output.dense.weight`)).toBeCloseTo(0.75, 6);
+      // Q and K keep their bias on the pruned rows: Q·Kᵀ does not make them constant, so no gain.
+      expect(after.get(`encoder.layer.${l}.attention.self.key.weight`)).toBeCloseTo(0.5, 6);
+    }
+    console.log('bert-mini row 50%:', r.total);
+  });
+
   it('zoo:mobilenet-v2 at 60% channel pruning of every conv, group-aware: the model ends well above 60%', async () => {
     const g = await loadModel('zoo:mobilenet-v2');
     const r = propagateMasks(g, makeInitMasks(g, [parseInitSpec('*=channel:0.6')], findLayerGroups(g)));

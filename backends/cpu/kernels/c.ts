@@ -18,8 +18,14 @@ export const PRELUDE = `#include <stdint.h>
 typedef const void *const *tesa_in;
 typedef void *const *tesa_out;
 
+/* Plain compares, not fmaxf/fminf: gcc calls libm for those unless NaNs are ruled out. */
+static inline float tesa_max(float a, float b) { return a > b ? a : b; }
+static inline float tesa_min(float a, float b) { return a < b ? a : b; }
+
+/* Below -87 the result would be denormal (slow on many CPUs): flush it to 0 instead. */
 static inline float tesa_expf(float x) {
-  x = fminf(fmaxf(x, -87.3f), 88.3f);
+  const float under = x < -87.0f ? 0.0f : 1.0f;
+  x = tesa_min(tesa_max(x, -87.0f), 88.3f);
   float n = floorf(x * 1.44269504088896341f + 0.5f);
   float r = x - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
@@ -30,13 +36,13 @@ static inline float tesa_expf(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   int32_t bits = ((int32_t)n + 127) << 23;
-  float s;
-  memcpy(&s, &bits, 4);
-  return p * s;
+  /* union punning (not memcpy) keeps the loop vectorisable for gcc */
+  union { int32_t i; float f; } u = { .i = bits };
+  return p * u.f * under;
 }
 
 static inline float tesa_erff(float x) {
-  x = fminf(fmaxf(x, -4.0f), 4.0f);
+  x = tesa_min(tesa_max(x, -4.0f), 4.0f);
   float x2 = x * x;
   float p = -2.72614225801306e-10f;
   p = p * x2 + 2.77068142495902e-08f;
@@ -162,10 +168,10 @@ export function epilogueStatements(steps: readonly EpilogueStep[], extra: (k: nu
         lines.push(`v *= ${cfloat(s.value)};`);
         break;
       case 'relu':
-        lines.push('v = fmaxf(v, 0.0f);');
+        lines.push('v = tesa_max(v, 0.0f);');
         break;
       case 'clip':
-        lines.push(`v = fminf(fmaxf(v, ${cfloat(s.min)}), ${cfloat(s.max)});`);
+        lines.push(`v = tesa_min(tesa_max(v, ${cfloat(s.min)}), ${cfloat(s.max)});`);
         break;
       case 'gelu':
         lines.push('v = tesa_gelu(v);');

@@ -122,7 +122,7 @@ ${simd ? '#pragma omp simd\n' : ''}      for (long ow = 0; ow < ${s.OW}; ow++) {
           for (long kw = 0; kw < ${s.KW}; kw++) {
             const long iw = ow * ${s.SW} + kw * ${s.DW} - ${s.PL};
             const int inside = ih >= 0 && ih < ${s.H} && iw >= 0 && iw < ${s.W};
-            ${isMax ? 'if (inside) v = fmaxf(v, xc[ih * ' + s.W + ' + iw]);' : `if (inside) { v += xc[ih * ${s.W} + iw]; cnt++; }`}
+            ${isMax ? 'if (inside) v = tesa_max(v, xc[ih * ' + s.W + ' + iw]);' : `if (inside) { v += xc[ih * ${s.W} + iw]; cnt++; }`}
           }
         }
         ${isMax ? '(void)cnt;' : s.countPad ? `v *= ${cfloat(1 / (s.KH * s.KW))};` : 'v /= (float)(cnt ? cnt : 1);'}

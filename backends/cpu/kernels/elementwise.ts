@@ -9,7 +9,7 @@ import { broadcastStrides, coalesce, ctype, epilogueStatements, header, loopNest
 import { refs, registerKernelFamily, type EpilogueStep, type FusedOp, type PlanContext, type PlannedKernel } from './family.js';
 
 const UNARY: Record<string, (a: string, node: OpInfo) => string> = {
-  Relu: (a) => `fmaxf(${a}, 0.0f)`,
+  Relu: (a) => `tesa_max(${a}, 0.0f)`,
   Sigmoid: (a) => `tesa_sigmoid(${a})`,
   Tanh: (a) => `tanhf(${a})`,
   Erf: (a) => `tesa_erff(${a})`,
@@ -23,7 +23,7 @@ const UNARY: Record<string, (a: string, node: OpInfo) => string> = {
   Floor: (a) => `floorf(${a})`,
   Ceil: (a) => `ceilf(${a})`,
   Not: (a) => `(uint8_t)!${a}`,
-  Clip: (a, n) => `fminf(fmaxf(${a}, ${cfloat(n.min)}), ${cfloat(n.max)})`,
+  Clip: (a, n) => `tesa_min(tesa_max(${a}, ${cfloat(n.min)}), ${cfloat(n.max)})`,
   Cast: (a, n) => `(${n.outType})(${a})`,
   Identity: (a) => a,
 };
@@ -34,8 +34,8 @@ const BINARY: Record<string, (a: string, b: string, n: OpInfo) => string> = {
   Mul: (a, b) => `(${a} * ${b})`,
   Div: (a, b, n) => (n.isInt ? `(${b} != 0 ? ${a} / ${b} : 0)` : `(${a} / ${b})`),
   Pow: (a, b, n) => (n.powConst === 2 ? `(${a} * ${a})` : n.powConst === 0.5 ? `sqrtf(${a})` : n.powConst === 1 ? a : `powf(${a}, ${b})`),
-  Max: (a, b, n) => (n.isInt ? `(${a} > ${b} ? ${a} : ${b})` : `fmaxf(${a}, ${b})`),
-  Min: (a, b, n) => (n.isInt ? `(${a} < ${b} ? ${a} : ${b})` : `fminf(${a}, ${b})`),
+  Max: (a, b, n) => (n.isInt ? `(${a} > ${b} ? ${a} : ${b})` : `tesa_max(${a}, ${b})`),
+  Min: (a, b, n) => (n.isInt ? `(${a} < ${b} ? ${a} : ${b})` : `tesa_min(${a}, ${b})`),
   Equal: (a, b) => `(uint8_t)(${a} == ${b})`,
   Less: (a, b) => `(uint8_t)(${a} < ${b})`,
   LessOrEqual: (a, b) => `(uint8_t)(${a} <= ${b})`,

@@ -116,7 +116,7 @@ function lowerSoftmax(p: OpPlan) {
     float *restrict yr = y + r * ${cols};
     float m = -INFINITY;
 #pragma omp simd reduction(max:m)
-    for (long c = 0; c < ${cols}; c++) m = fmaxf(m, xr[c]);
+    for (long c = 0; c < ${cols}; c++) m = tesa_max(m, xr[c]);
     float sum = 0.0f;
 #pragma omp simd reduction(+:sum)
     for (long c = 0; c < ${cols}; c++) { const float e = tesa_expf(xr[c] - m); yr[c] = e; sum += e; }

@@ -10,10 +10,11 @@ import type { BlockKernelOptions } from '../kernels/gemm-block.js';
 const dir = process.argv[2] ?? '.cuda-bench';
 /** Tuning variants timed beside the defaults (bm128 w4 s3 b1). */
 const BLOCK_VARIANTS: Array<[string, Partial<BlockKernelOptions>]> = [
-  ['bm128s4b2', { bm: 128, warpsM: 4, stages: 4, blocksPerStage: 2 }],
   ['bm256w8', { bm: 256, warpsM: 8, stages: 3, blocksPerStage: 1 }],
-  ['bm64w2b2', { bm: 64, warpsM: 2, stages: 4, blocksPerStage: 2 }],
-  ['bm128w2b2', { bm: 128, warpsM: 2, stages: 3, blocksPerStage: 2 }],
+  ['rb4', { bm: 128, warpsM: 4, stages: 4, blocksPerStage: 1, rowsPerCta: 4 }],
+  ['rb8', { bm: 128, warpsM: 4, stages: 4, blocksPerStage: 1, rowsPerCta: 8 }],
+  ['bm64rb4', { bm: 64, warpsM: 2, stages: 4, blocksPerStage: 1, rowsPerCta: 4 }],
+  ['bm256rb4', { bm: 256, warpsM: 8, stages: 3, blocksPerStage: 1, rowsPerCta: 4 }],
 ];
 const shapes = [
   { M: 4096, N: 768, K: 768 },

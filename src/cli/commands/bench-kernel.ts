@@ -20,6 +20,7 @@ import { cacheDir as defaultCacheDir } from '../../util/state-dir.js';
 import { addJsonOption, parseCount, parseDims, printJson } from '../options.js';
 import { table } from '../format.js';
 import { ortSampler, relError, side, type BenchSide } from './bench.js';
+import { printCudaKernelBench } from '../../../backends/cuda/bench-cli.js';
 import { runSparseKernelBench } from './bench-sparse.js';
 
 export interface GemmShape {
@@ -198,8 +199,11 @@ export function register(bench: Command): void {
       .option('--isa <isa>', 'force the micro-kernel ISA: avx512, avx2 or generic')
       .option('--pattern <pattern>', 'time our sparse kernel for a weight pruned with this pattern (bench-sparse.ts)')
       .option('--sparsity <ratio>', 'pruned fraction for --pattern, e.g. 0.8 or 80%')
-      .option('--precision <p>', 'precision for --pattern (fp32)'),
-  ).action(async (o: { op: string; shape: string; threads?: number; isa?: string; json?: boolean; pattern?: string; sparsity?: string; precision?: string }) => {
+      .option('--precision <p>', 'precision for --pattern (fp32)')
+      .option('--target <target>', 'cpu (default) or cuda (fp16 on the GPU, beside cuBLAS and PyTorch)', 'cpu'),
+  ).action(async (o: { op: string; shape: string; threads?: number; isa?: string; json?: boolean; pattern?: string; sparsity?: string; precision?: string; target: string }) => {
+    if (o.target === 'cuda') return printCudaKernelBench(parseGemmShape(o.shape), o.pattern, o.sparsity, o.json === true);
+    if (o.target !== 'cpu') throw new TesaError('BAD_INPUT', `--target '${o.target}' is not supported by bench kernel`, 'use --target cpu or --target cuda');
     if (o.pattern !== undefined) return runSparseKernelBench({ ...o, pattern: o.pattern });
     if (o.op.toLowerCase() !== 'matmul') throw new TesaError('BAD_INPUT', `--op '${o.op}' is not supported`, 'use --op matmul');
     const shape = parseGemmShape(o.shape);

@@ -28,6 +28,8 @@ export interface HarnessOptions {
   budgetMs?: number;
   /** keep the build folder (for reading the generated code) */
   keepDir?: boolean;
+  /** optimisation level (default 3; tests of correctness may build faster with 1) */
+  optLevel?: 1 | 2 | 3;
 }
 
 export interface ContenderResult {
@@ -177,7 +179,7 @@ export async function benchSparseKernels(prob: SparseGemmProblem, kernels: Lower
     const mainC = join(dir, 'main.c');
     writeFileSync(mainC, mainSource(prob, kernels, withBlas, o));
     const exe = join(dir, 'bench');
-    const args = ['-O3', '-march=native', '-std=c11', '-o', exe, mainC, ...files, '-lm', ...(withBlas ? ['-lopenblas'] : [])];
+    const args = [`-O${opts.optLevel ?? 3}`, '-march=native', '-std=c11', '-o', exe, mainC, ...files, '-lm', ...(withBlas ? ['-lopenblas'] : [])];
     try {
       await run(process.env.CC ?? 'cc', args, { maxBuffer: 64 << 20, timeout: 600_000 });
     } catch (e) {

@@ -33,7 +33,7 @@ const PLANS: SparsePlan[] = [
 async function checkAll(isa: VectorIsa, m: number, n: number, k: number, pattern: string, ratio: number, seed: string): Promise<void> {
   const prob = problem(m, n, k, pattern, ratio, seed);
   const kernels = PLANS.map((p, i) => lowerSparseGemm(isaInfo(isa), prob, p, `k${i}`));
-  const r = await benchSparseKernels(prob, kernels, { reps: 1, warmup: 1, budgetMs: 50, seed: 3 });
+  const r = await benchSparseKernels(prob, kernels, { reps: 1, warmup: 1, budgetMs: 50, seed: 3, optLevel: 1 });
   r.contenders.forEach((c, i) => {
     expect({ plan: planName(PLANS[i]!), err: c.maxRelError! < 1e-5 }).toEqual({ plan: planName(PLANS[i]!), err: true });
   });
@@ -45,8 +45,7 @@ describe('sparse GEMM kernel families vs the naive reference', () => {
     [isa, 37, 64, 128, 'fine', 0.9, 'a'],
     [isa, 16, 32, 128, 'block:1x32', 0.5, 'b'],
     [isa, 128, 64, 64, 'block:4x4', 0.8, 'c'],
-    [isa, 20, 48, 64, 'tile:16', 0.75, 'd'],
-    [isa, 9, 32, 64, 'row', 0.5, 'e'],
+    [isa, 20, 48, 64, 'row', 0.5, 'd'],
     ['avx2' as VectorIsa, 23, 64, 128, 'tile:16+fine:0.05', 0.7, 'f'],
     ['avx2' as VectorIsa, 33, 32, 64, 'nm:2:4', 0, 'g'],
   ] as Array<[VectorIsa, number, number, number, string, number, string]>)('%s M=%i N=%i K=%i %s %f', async (i, m, n, k, pattern, ratio, seed) => {
@@ -57,7 +56,7 @@ describe('sparse GEMM kernel families vs the naive reference', () => {
     const prob = problem(16, 32, 64, 'fine', 0.8, 'w');
     const k = lowerSparseGemm(isaInfo(isa), prob, { family: 'csr' }, 'bad');
     const wrongValues = Float32Array.from(k.values, (v, i) => (i === 3 ? v + 1 : v));
-    const r = await benchSparseKernels(prob, [{ ...k, values: wrongValues }], { reps: 1, warmup: 1, budgetMs: 10 });
+    const r = await benchSparseKernels(prob, [{ ...k, values: wrongValues }], { reps: 1, warmup: 1, budgetMs: 10, optLevel: 1 });
     expect(r.contenders[0]!.maxRelError!).toBeGreaterThan(1e-3);
   });
 
