@@ -58,6 +58,8 @@ export interface LayerConfig {
   weight: string;
   group: string | null;
   shape: number[];
+  /** The ratio the owning group asked for (0 when the group stayed dense or the weight has none). */
+  ratio: number;
   pattern: Pattern;
   precision: Precision;
   /** Pruned fraction before propagation (what the group's choice asked; null when not known) and after it. */
@@ -123,7 +125,7 @@ export function buildConfig(c: ConfigInput): SparsityConfig {
     const sp = c.sparsity.get(name);
     const g = groupOf.get(name) ?? null;
     const ch = g ? c.candidate.groups[g] : undefined;
-    layers.push({ weight: name, group: g, shape, pattern: sp?.pattern ?? 'dense', precision: sp?.precision ?? ch?.precision ?? 'fp32', sparsityBefore: s.before, sparsityAfter: s.after });
+    layers.push({ weight: name, group: g, shape, ratio: ch?.ratio ?? 0, pattern: sp?.pattern ?? 'dense', precision: sp?.precision ?? ch?.precision ?? 'fp32', sparsityBefore: s.before, sparsityAfter: s.after });
     total += n;
     before += (s.before ?? s.after) * n;
     after += s.after * n;

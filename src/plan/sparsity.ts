@@ -20,6 +20,8 @@ export interface WeightSparsity {
   shape: number[];
   /** One byte per element, 1 = kept, 0 = pruned; row-major over `shape`. */
   mask: Uint8Array;
+  /** precision 'int8' only: fraction of kept elements (largest |w|) left in fp32 as outliers — the mixed decomposition (paper Figure 7). */
+  outliers?: number;
 }
 
 /** Weight name → its sparsity. Weights not listed are dense fp32. */

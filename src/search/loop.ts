@@ -183,6 +183,9 @@ export async function runSearch(opts: LoopOptions): Promise<SearchOutcome> {
     let bestQuality = bestTrialId !== null ? (store.getTrial(bestTrialId)?.quality ?? -Infinity) : -Infinity;
 
     for (;;) {
+      // Back to the event loop once per trial: a replayed trial is all synchronous work and
+      // microtasks, and without this the control timer and signal handlers would never run.
+      await sleep(0);
       if (interrupts.stopRequested) {
         status = interrupts.stopRequested === 'control' ? 'stopped' : 'paused';
         stopReason = interrupts.stopRequested;

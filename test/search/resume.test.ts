@@ -54,14 +54,10 @@ describe('determinism, exact resume, control and signals', () => {
 
   it('replayed measurements + same seed ⇒ the same candidate sequence (and the same as the recorded run)', async () => {
     const a = join(dir, 'a.db');
-    const b = join(dir, 'b.db');
     const ra = await runToEnd(['optimize', ...common, '--db', a, '--json'], { TESA_REPLAY_MEASUREMENTS: tape });
     expect(ra.code, ra.stderr).toBe(0);
-    const rb = await runToEnd(['optimize', ...common, '--db', b, '--json'], { TESA_REPLAY_MEASUREMENTS: tape });
-    expect(rb.code, rb.stderr).toBe(0);
     expect(trialHistory(a)).toEqual(recorded);
-    expect(trialHistory(b)).toEqual(recorded);
-    expect(JSON.parse(ra.stdout)).toEqual(JSON.parse(rb.stdout));
+    expect(JSON.parse(ra.stdout)).toMatchObject({ status: 'done', trials: 4 });
     // another seed explores differently (its missing measurements fail deterministically)
     const c = join(dir, 'c.db');
     await runToEnd(['optimize', ...common.slice(0, -6), '--seed', '8', '--threads', '1', '--final-rounds', '1', '--db', c, '--json'], env);
@@ -166,19 +162,19 @@ describe('determinism, exact resume, control and signals', () => {
     expect(sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM measurements WHERE kind = 'baseline'`).get() as { n: number }).n)).toBe(1);
   }, 300_000);
 
-  it('autocompress runs the fine-tune command after each round; a failing one is recorded and the search completes', async () => {
+  it('autocompress runs the fine-tune command after each round; its answers and its failures are recorded and the search completes', async () => {
     const db = join(dir, 'finetune.db');
-    const ok = join(dir, 'finetune-ok.db');
     const args = ['--model', 'zoo:mlp', '--strategy', 'autocompress', '--strategy-option', 'rounds=2', '--max-trials', '4', '--seed', '3', '--threads', '1', '--final-rounds', '1'];
-    const r = await runToEnd(['optimize', ...args, '--db', db, '--json', '--finetune-cmd', 'cat >/dev/null; echo broken >&2; exit 3'], env);
+    // answers round 1, fails round 2
+    const script = `node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const q=JSON.parse(s);if(q.round>1){console.error('broken');process.exit(3)}console.log(JSON.stringify({round:q.round,ok:true}))})"`;
+    const r = await runToEnd(['optimize', ...args, '--db', db, '--json', '--finetune-cmd', script], env);
     expect(r.code, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout).trials).toBe(4);
+    expect(JSON.parse(r.stdout)).toMatchObject({ status: 'done', trials: 4 });
+    const answered = sqlite(db, (d) => d.prepare(`SELECT data_json FROM events WHERE kind = 'finetune' AND data_json IS NOT NULL ORDER BY id`).all() as Array<{ data_json: string }>);
+    expect(answered.map((e) => JSON.parse(e.data_json))).toEqual([{ round: 1, ok: true }]);
     const failed = sqlite(db, (d) => d.prepare(`SELECT message FROM events WHERE kind = 'finetune-failed' ORDER BY id`).all() as Array<{ message: string }>);
-    expect(failed.map((e) => e.message)).toEqual([expect.stringMatching(/round 1: .*exited with 3: broken/), expect.stringMatching(/round 2: .*exited with 3: broken/)]);
-    const script = `node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>{const q=JSON.parse(s);console.log(JSON.stringify({round:q.round,ok:true}))})"`;
-    const r2 = await runToEnd(['optimize', ...args, '--db', ok, '--json', '--finetune-cmd', script], env);
-    expect(r2.code, r2.stderr).toBe(0);
-    const answered = sqlite(ok, (d) => d.prepare(`SELECT data_json FROM events WHERE kind = 'finetune' AND data_json IS NOT NULL ORDER BY id`).all() as Array<{ data_json: string }>);
-    expect(answered.map((e) => JSON.parse(e.data_json))).toEqual([{ round: 1, ok: true }, { round: 2, ok: true }]);
+    expect(failed.map((e) => e.message)).toEqual([expect.stringMatching(/round 2: .*exited with 3: broken/)]);
+    const rounds = sqlite(db, (d) => (d.prepare(`SELECT count(*) AS n FROM events WHERE kind = 'round-committed'`).get() as { n: number }).n);
+    expect(rounds).toBe(2);
   }, 300_000);
 });

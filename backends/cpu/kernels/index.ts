@@ -4,6 +4,7 @@
  */
 import './gemm-dense.js';
 import './gemm-sparse.js';
+import './int8/family.js';
 import './elementwise.js';
 import './normalization.js';
 import './conv-pool.js';
