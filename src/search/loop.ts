@@ -116,6 +116,9 @@ export async function runSearch(opts: LoopOptions): Promise<SearchOutcome> {
     }
   };
 
+  // A request left from before this runner (e.g. a stop sent to a paused search) is stale:
+  // starting or resuming is the newer instruction.
+  store.takeControl(searchId);
   // One timer for the lock's heartbeat and for control requests from other terminals.
   let lastBeat = Date.now();
   const timer = setInterval(() => {
