@@ -14,7 +14,10 @@ import { cpuFingerprint, type CpuFingerprint } from './fingerprint.js';
 import { layoutModel, writeManifest, writeWeights, type ManifestOp } from './manifest.js';
 import { deviceLock } from './mutex.js';
 import { planGraph } from './planner.js';
+import { int8IsaFor } from './kernels/int8/emit.js';
+import type { Precision } from '../../src/plan/sparsity.js';
 import { ensureRunner, RunnerFailure, RunnerProcess } from './runner-process.js';
+import { applyKernelCacheCap } from '../../src/util/kernel-cache-gc.js';
 import { converged, DEFAULT_PROTOCOL } from '../../src/evaluate/measure.js';
 
 /** A deliberately broken kernel, for testing that verification and crash containment work. */
@@ -108,7 +111,9 @@ export class CpuBackend implements Backend {
 
   capabilities(): Capabilities {
     const fp = this.cpuFingerprint();
-    return { patterns: ['dense'], blockShapes: [], precisions: ['fp32'], channelMultiple: fp.isa === 'avx512' ? 16 : 8 };
+    // int8 (gemm-int8) needs AVX2 at least; VNNI when the flags have it.
+    const precisions: Precision[] = int8IsaFor(fp.cpuFlags, fp.isa) ? ['fp32', 'int8'] : ['fp32'];
+    return { patterns: ['dense'], blockShapes: [], precisions, channelMultiple: fp.isa === 'avx512' ? 16 : 8 };
   }
 
   private builder(fp: CpuFingerprint): KernelBuilder {
@@ -168,6 +173,8 @@ export class CpuBackend implements Backend {
       return runnerP;
     });
     this.compilerCalls += builder.compilerCalls - before + (runner.built ? 1 : 0);
+    // $TESA_KERNEL_CACHE_MB: evict least-recently-used kernels, never this model's.
+    applyKernelCacheCap(options.kernelIndex, new Set(unique.keys()));
 
     // Lay out the model and write what the runner reads.
     const dir = join(this.cacheDir, 'models', `${process.pid}-${++modelCounter}-${Date.now().toString(36)}`);

@@ -7,6 +7,7 @@
  */
 import type { Graph } from '../model/graph.js';
 import { prunableWeights } from '../tesa/weights.js';
+import { modelQuantError } from '../quant/model-error.js';
 import { registerEvaluator, type EvaluationContext, type EvaluationResult, type Evaluator } from './evaluator.js';
 
 export function retainedImportance(graph: Graph, masks: ReadonlyMap<string, Uint8Array>): { score: number; perWeight: Record<string, number> } {
@@ -41,9 +42,14 @@ export class ProxyEvaluator implements Evaluator {
     const masks = new Map<string, Uint8Array>();
     for (const [w, s] of ctx.sparsity) masks.set(w, s.mask);
     const r = retainedImportance(ctx.graph, masks);
+    // int8 weights keep their importance but lose the expected relative error of their layer.
+    const q = modelQuantError(ctx.graph, ctx.sparsity);
+    for (const [w, e] of Object.entries(q.perWeight)) if (w in r.perWeight) r.perWeight[w] = r.perWeight[w]! * Math.max(0, 1 - e);
+    const vals = Object.values(r.perWeight);
+    const score = q.max > 0 && vals.length > 0 ? vals.reduce((a, b) => a + b, 0) / vals.length : r.score;
     let minLayer = 1;
-    for (const v of Object.values(r.perWeight)) minLayer = Math.min(minLayer, v);
-    return { score: r.score, details: { minLayerRetained: minLayer } };
+    for (const v of vals) minLayer = Math.min(minLayer, v);
+    return { score, details: q.max > 0 ? { minLayerRetained: minLayer, maxQuantError: q.max, meanQuantError: q.mean } : { minLayerRetained: minLayer } };
   }
 }
 

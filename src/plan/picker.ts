@@ -28,6 +28,8 @@ export interface CandidateTiming {
   plan: string;
   medianMs: number | null;
   maxRelError: number | null;
+  /** median over timing rounds of (this plan's time / dense's time in the same round) */
+  ratioToDense?: number;
   /** why it was not timed or not eligible (build refused, wrong result) */
   rejected?: string;
 }
@@ -84,6 +86,14 @@ export function clearPlanMemory(): void {
   memory.clear();
 }
 
+/** Median of per-round ratios a[r] / b[r]. */
+export function pairedRatio(a: readonly number[], b: readonly number[]): number {
+  const n = Math.min(a.length, b.length);
+  if (n === 0) return Infinity;
+  const r = Array.from({ length: n }, (_, i) => a[i]! / b[i]!).sort((x, y) => x - y);
+  return n % 2 ? r[(n - 1) / 2]! : (r[n / 2 - 1]! + r[n / 2]!) / 2;
+}
+
 export async function pickPlan(prob: SparseGemmProblem, pattern: Pattern, opts: PickOptions): Promise<PlanChoice> {
   const key = decisionKey(prob, pattern, opts.fingerprintId, opts.isa);
   const hit = cachedPlan(key, opts.store);
@@ -106,13 +116,19 @@ export async function pickPlan(prob: SparseGemmProblem, pattern: Pattern, opts: 
   const dense = r.contenders[0]!;
   const denseMs = summarize(dense.samplesMs).medianMs;
   let best: { plan: ChosenPlan; ms: number } = { plan: { family: 'dense' }, ms: denseMs };
+  let bestRatio = 1;
   r.contenders.slice(1).forEach((c, i) => {
     const plan = lowered[i + 1]!.plan;
     const ms = summarize(c.samplesMs).medianMs;
+    const ratio = pairedRatio(c.samplesMs, dense.samplesMs);
     const wrong = c.maxRelError === null || !(c.maxRelError <= tol);
-    candidates.push({ plan: planName(plan), medianMs: ms, maxRelError: c.maxRelError, ...(wrong ? { rejected: `wrong result (max rel. error ${c.maxRelError})` } : {}) });
-    // A sparse plan must beat dense by a clear margin: timing noise alone never picks one.
-    if (!wrong && ms < best.ms && ms < denseMs * (1 - margin)) best = { plan, ms };
+    candidates.push({ plan: planName(plan), medianMs: ms, maxRelError: c.maxRelError, ratioToDense: ratio, ...(wrong ? { rejected: `wrong result (max rel. error ${c.maxRelError})` } : {}) });
+    // Judged by the median of per-round ratios to dense (rounds are adjacent in time, so load
+    // from other processes cancels), and only with a clear margin: noise never picks a plan.
+    if (!wrong && ratio < 1 - margin && ratio < bestRatio) {
+      best = { plan, ms };
+      bestRatio = ratio;
+    }
   });
   candidates.unshift({ plan: 'dense', medianMs: denseMs, maxRelError: dense.maxRelError });
   const choice: PlanChoice = { key, plan: best.plan, medianMs: best.ms, denseMs, candidates, fromCache: false };

@@ -88,11 +88,6 @@ export function isCoarse(p: ParsedPattern): boolean {
   return p.kind === 'row' || p.kind === 'col' || p.kind === 'channel';
 }
 
-/** The pattern family name used in Backend.capabilities().patterns. */
-export function patternFamily(p: ParsedPattern): string {
-  return p.kind;
-}
-
 /** Parses a sparsity ratio given as 0.8 or 80%. */
 export function parseRatio(text: string, option = '--sparsity'): number {
   const t = text.trim();

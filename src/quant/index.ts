@@ -3,3 +3,4 @@ export * from './activations.js';
 export * from './calibrate.js';
 export * from './error.js';
 export * from './outliers.js';
+export * from './model-error.js';

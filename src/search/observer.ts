@@ -71,8 +71,10 @@ export function lineObserver(write: (line: string) => void): SearchObserver {
         .filter(([k]) => k === 'temperature' || k === 'round')
         .map(([k, v]) => `${k === 'temperature' ? 'T' : k} ${v}`)
         .join(' ');
+      // Under --cost flops nothing is timed: the ratio is of FLOPs.
+      const cost = r.latencyMs === null ? `FLOPs ${fmt(r.latencyRatio, 2)}× dense` : `${fmt(r.latencyMs)} ms (ci ≤ ${fmt(r.ciHighMs)}, ${fmt(r.latencyRatio, 2)}×)`;
       write(
-        `${head}  ${fmt(r.latencyMs)} ms (ci ≤ ${fmt(r.ciHighMs)}, ${fmt(r.latencyRatio, 2)}×)  quality ${fmt(r.quality, 4)}  ${r.feasible ? 'feasible' : 'over budget'}` +
+        `${head}  ${cost}  quality ${fmt(r.quality, 4)}  ${r.feasible ? 'feasible' : 'over budget'}` +
           `  [${r.reused ? 'reused' : `built ${r.kernelsBuilt}, cached ${r.kernelsCached}`}]${prog ? `  ${prog}` : ''}${r.isBest ? '  best' : ''}`,
       );
     },

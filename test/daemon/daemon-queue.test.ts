@@ -66,6 +66,7 @@ describe('daemon queue', () => {
     const runner = await until('search A running with a trial recorded', () =>
       withStore((s) => {
         const sa = s.requireSearch(a);
+        if (sa.status === 'failed' || sa.status === 'done') throw new Error(`search ${a} ended (${sa.status}: ${sa.error ?? 'no error'}) before it could be killed mid-run`);
         return sa.status === 'running' && s.trialCounts(a).ok + s.trialCounts(a).failed >= 1 && sa.ownerPid !== null ? sa : undefined;
       }),
     );
@@ -96,5 +97,5 @@ describe('daemon queue', () => {
     const list = runCli(['list', '--db', db]);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/done/);
-  });
+  }, 900_000);
 });

@@ -34,7 +34,7 @@ export class Tmux {
   }
 
   /** Polls the screen until `ok` holds; throws with the last screen when it does not in time. */
-  async waitFor(what: string, ok: (screen: string) => boolean, timeoutMs = 120_000, history = false): Promise<string> {
+  async waitFor(what: string, ok: (screen: string) => boolean, timeoutMs = 90_000, history = false): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     let screen = '';
     while (Date.now() < deadline) {
@@ -43,6 +43,8 @@ export class Tmux {
         this.captures.push(`--- ${what} ---\n${screen}`);
         return screen;
       }
+      // The command ended (start() prints "[exit N]") without ever showing it: no use waiting.
+      if (/^\[exit \d+\]$/m.test(screen)) throw new Error(`the command ended before the screen showed ${what}; last screen:\n${screen}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     throw new Error(`screen never showed ${what} within ${timeoutMs / 1000} s; last screen:\n${screen}`);

@@ -5,7 +5,7 @@
  */
 import { describe, it, expect, beforeEach, afterEach } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, openSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../../db/store.js';
@@ -62,10 +62,10 @@ describe.skipIf(!hasTmux)('watch screen in tmux', () => {
     const atPause = trialsDone(paused)!;
     tmux.keys('s');
     // The last frame stays above the summary the command prints when the screen is left.
-    const stopped = await tmux.waitFor('STOPPED and the exit', (s) => s.includes('STOPPED') && s.includes('[exit 0]'), 120_000, true);
+    const stopped = await tmux.waitFor('STOPPED and the exit', (s) => s.includes('STOPPED') && s.includes('[exit 0]'), 90_000, true);
     expect(searchStatus()).toBe('stopped');
     expect(trialsDone(stopped)).toBe(atPause);
-  });
+  }, 600_000);
 
   it('tesa watch beside a running search: progress moves, p pauses, s stops, q leaves', async () => {
     const logFd = openSync(join(dir, 'optimize.log'), 'w');
@@ -81,7 +81,7 @@ describe.skipIf(!hasTmux)('watch screen in tmux', () => {
       } catch {
         /* not created yet */
       }
-      if (Date.now() > deadline) throw new Error('the background search never started');
+      if (runner.exitCode !== null || Date.now() > deadline) throw new Error(`the background search never started:\n${readFileSync(join(dir, 'optimize.log'), 'utf8')}`);
       await new Promise((r) => setTimeout(r, 250));
     }
     tmux.start(`node ${cliPath} watch --db ${db}`, 100, 30);
@@ -97,5 +97,5 @@ describe.skipIf(!hasTmux)('watch screen in tmux', () => {
     expect(searchStatus()).toBe('stopped');
     tmux.keys('q');
     await tmux.waitFor('the watch leaving', (s) => s.includes('[exit 0]'));
-  });
+  }, 600_000);
 });

@@ -22,6 +22,7 @@ import { table } from '../format.js';
 import { ortSampler, relError, side, type BenchSide } from './bench.js';
 import { printCudaKernelBench } from '../../../backends/cuda/bench-cli.js';
 import { runSparseKernelBench } from './bench-sparse.js';
+import { runInt8KernelBench } from '../../../backends/cpu/kernels/int8/bench.js';
 
 export interface GemmShape {
   M: number;
@@ -199,11 +200,13 @@ export function register(bench: Command): void {
       .option('--isa <isa>', 'force the micro-kernel ISA: avx512, avx2 or generic')
       .option('--pattern <pattern>', 'time our sparse kernel for a weight pruned with this pattern (bench-sparse.ts)')
       .option('--sparsity <ratio>', 'pruned fraction for --pattern, e.g. 0.8 or 80%')
-      .option('--precision <p>', 'precision for --pattern (fp32)')
+      .option('--precision <p>', 'precision for --pattern (fp32), or int8 (dense, or --pattern block:RxC)')
+      .option('--outliers <fraction>', 'with --precision int8: fraction of kept weights left in fp32 (mixed decomposition), e.g. 0.01')
       .option('--target <target>', 'cpu (default) or cuda (fp16 on the GPU, beside cuBLAS and PyTorch)', 'cpu'),
-  ).action(async (o: { op: string; shape: string; threads?: number; isa?: string; json?: boolean; pattern?: string; sparsity?: string; precision?: string; target: string }) => {
+  ).action(async (o: { op: string; shape: string; threads?: number; isa?: string; json?: boolean; pattern?: string; sparsity?: string; precision?: string; target: string; outliers?: string }) => {
     if (o.target === 'cuda') return printCudaKernelBench(parseGemmShape(o.shape), o.pattern, o.sparsity, o.json === true);
     if (o.target !== 'cpu') throw new TesaError('BAD_INPUT', `--target '${o.target}' is not supported by bench kernel`, 'use --target cpu or --target cuda');
+    if (o.precision === 'int8') return runInt8KernelBench(o);
     if (o.pattern !== undefined) return runSparseKernelBench({ ...o, pattern: o.pattern });
     if (o.op.toLowerCase() !== 'matmul') throw new TesaError('BAD_INPUT', `--op '${o.op}' is not supported`, 'use --op matmul');
     const shape = parseGemmShape(o.shape);

@@ -75,7 +75,7 @@ export async function benchSparseGemm(shape: GemmShape, pattern: string, ratio: 
   parsePattern(pattern, '--pattern');
   const isa = opts.isa ?? detectIsa();
   const prob = sparseProblem(shape, pattern, ratio);
-  const choice = await pickPlan(prob, pattern, { isa, fingerprintId: `bench-${isa}`, reps: 9, budgetMs: 1500 });
+  const choice = await pickPlan(prob, pattern, { isa, fingerprintId: `bench-${isa}`, reps: 15, budgetMs: 2500 });
   const chosen: SparsePlan = choice.plan.family === 'dense' ? { family: 'dense-xt' } : choice.plan;
   const kernels = [lowerSparseGemm(isaInfo(isa), prob, chosen, 'ours'), lowerSparseGemm(isaInfo(isa), prob, { family: 'dense-xt' }, 'dense_xt')];
   const r = await benchSparseKernels(prob, kernels, { openblas: true, reps: opts.reps ?? 40, budgetMs: opts.budgetMs ?? 4000 });

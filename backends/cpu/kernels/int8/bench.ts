@@ -88,3 +88,37 @@ export async function benchInt8Gemm(shape: Int8BenchShape, opts: { pattern?: str
     openblasNote: r.openblasNote ?? null,
   };
 }
+
+const f4 = (x: number): string => x.toFixed(4);
+
+/** The `tesa bench kernel --precision int8` command body (src/cli/commands/bench-kernel.ts delegates here). */
+export async function runInt8KernelBench(o: { shape: string; pattern?: string; sparsity?: string; outliers?: string; isa?: string; json?: boolean }): Promise<void> {
+  const { parseGemmShape } = await import('../../../../src/cli/commands/bench-kernel.js');
+  const { parseRatio } = await import('../../../../src/prune/pattern.js');
+  const { printJson } = await import('../../../../src/cli/options.js');
+  const { table } = await import('../../../../src/cli/format.js');
+  const shape = parseGemmShape(o.shape);
+  const pattern = o.pattern ?? 'dense';
+  if (pattern !== 'dense' && o.sparsity === undefined) throw new TesaError('BAD_INPUT', '--pattern needs --sparsity', 'for example --pattern block:1x32 --sparsity 0.8');
+  const sparsity = o.sparsity === undefined ? 0 : parseRatio(o.sparsity, '--sparsity');
+  const outliers = o.outliers === undefined ? 0 : parseRatio(o.outliers, '--outliers');
+  let isa: Int8Isa | undefined;
+  if (o.isa !== undefined) {
+    if (o.isa === 'avx512' || o.isa === 'vnni') isa = 'vnni';
+    else if (o.isa === 'avx2') isa = 'avx2';
+    else throw new TesaError('BAD_INPUT', `--isa '${o.isa}' has no int8 kernel`, 'use avx512 (VNNI) or avx2');
+    if (isa === 'vnni' && defaultInt8Isa() !== 'vnni') throw new TesaError('UNSUPPORTED', 'this CPU has no AVX-512 VNNI', 'use --isa avx2');
+  }
+  const r = await benchInt8Gemm(shape, { pattern, sparsity, outliers, isa });
+  if (o.json) {
+    printJson(r);
+    return;
+  }
+  const row = (s: Int8BenchSide | null, name: string): string[] =>
+    s ? [name, f4(s.stats.medianMs), f4(s.stats.madMs), f4(s.stats.ciLowMs), f4(s.stats.ciHighMs), s.speedupVsFp32Dense.toFixed(2), s.quantError.toExponential(2)] : [name, '-', '-', '-', '-', '-', '-'];
+  process.stdout.write(
+    `matmul ${shape.M}x${shape.N}x${shape.K}, ${r.plan}${pattern === 'dense' ? '' : ` (${pattern} at ${(r.achievedSparsity * 100).toFixed(1)}%)`}, 1 thread, ${r.isa}\n` +
+      table(['', 'median ms', 'MAD', 'CI low', 'CI high', 'x fp32 dense', 'rel error'], [row(r.int8, 'ours (int8)'), row(r.fp32Dense, 'fp32 dense (ours)'), row(r.openblas, 'openblas sgemm')]) +
+      `\n${r.openblasNote ? `note: ${r.openblasNote}\n` : ''}int8 exact vs integer reference: max error ${(r.int8.intError ?? NaN).toExponential(2)}; all sides timed interleaved in one process\n`,
+  );
+}

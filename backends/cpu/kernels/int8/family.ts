@@ -3,7 +3,8 @@
  * with precision 'int8'. The backend chooses it directly (priority above the fp32 sparse
  * family): a `block:RxC` pattern with C a multiple of 4 and density below 0.6 runs the int8
  * BSR body, anything else the int8 dense body over the masked weight. `outliers` on the
- * WeightSparsity (fraction of kept elements left in fp32) selects the mixed decomposition.
+ * WeightSparsity (fraction of kept elements left in fp32) selects the mixed decomposition,
+ * unless choose.ts timed it and found the tensor faster assimilated into fp32.
  *
  * Inputs: [A, packed int8 weights, comp (int32), scales, fp32 outlier values, int8 weight N×K
  * (reference), fp32 outliers N×K (reference, mixed only), ...epilogue operands]; all but A and
@@ -19,6 +20,7 @@ import { epilogueStatements, header } from '../c.js';
 import { refs, registerKernelFamily, type FusedOp, type LowerContext, type LoweredKernel, type PlanContext, type PlannedKernel, type EpilogueStep } from '../family.js';
 import { epilogueSpec, gemmGeometry, type EpilogueOperand, type GemmGeometry } from '../gemm-dense.js';
 import { int8IsaFor, int8PlanName, lowerInt8Gemm, type Int8Body, type Int8GemmProblem, type Int8Isa, type Int8Plan } from './emit.js';
+import { cachedInt8Decision, int8DecisionKey } from './decisions.js';
 
 export interface Int8GemmParams {
   M: number;
@@ -171,7 +173,10 @@ registerKernelFamily({
   priority: 20,
   matches: (op, ctx) => {
     const s = int8Shape(op, ctx);
-    return s !== null && epilogueSpec(op, ctx, s.g) !== null;
+    if (s === null || epilogueSpec(op, ctx, s.g) === null) return false;
+    // A mixed weight that choose.ts found faster assimilated into fp32 is left to the fp32 families.
+    if (s.outliers > 0 && cachedInt8Decision(int8DecisionKey(s.prob, s.pattern, s.outliers, ctx.fingerprint.id, s.isa))?.plan === 'assimilated') return false;
+    return true;
   },
   plan: planInt8,
   lower: lowerInt8,

@@ -100,6 +100,7 @@ static void *load(const char *dir, const char *name, size_t bytes) {
 static double now_ms(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
 static const size_t wq_bytes[NK + 1] = { ${kernels.map((k) => k.wq.length).join(', ')}${nk ? ', ' : ''}0 };
 static const size_t comp_len[NK + 1] = { ${kernels.map((k) => k.comp.length).join(', ')}${nk ? ', ' : ''}0 };
+static const int has_oref[NK + 1] = { ${kernels.map((k) => (k.outliers > 0 ? 1 : 0)).join(', ')}${nk ? ', ' : ''}0 };
 static const size_t wout_len[NK + 1] = { ${kernels.map((k) => k.wout.length).join(', ')}${nk ? ', ' : ''}0 };
 static int8_t *wq[NK + 1], *qref[NK + 1];
 static int32_t *comp[NK + 1];
@@ -126,7 +127,8 @@ int main(int argc, char **argv) {
     snprintf(name, sizeof name, "wscale%d.bin", c); wscale[c] = load(dir, name, 4 * comp_len[c]);
     snprintf(name, sizeof name, "wout%d.bin", c); wout[c] = load(dir, name, 4 * wout_len[c]);
     snprintf(name, sizeof name, "qref%d.bin", c); qref[c] = load(dir, name, (size_t)N * K);
-    snprintf(name, sizeof name, "oref%d.bin", c); oref[c] = load(dir, name, sizeof(float) * N * K);
+    if (has_oref[c]) { snprintf(name, sizeof name, "oref%d.bin", c); oref[c] = load(dir, name, sizeof(float) * N * K); }
+    else oref[c] = calloc((size_t)N * K, sizeof(float));
   }
   wkn = aligned_alloc(64, (size_t)N * K * sizeof(float));
   for (int n = 0; n < N; n++) for (int k = 0; k < K; k++) wkn[(size_t)k * N + n] = wm[(size_t)n * K + k];
@@ -225,9 +227,11 @@ export function writeInt8Harness(dir: string, prob: Int8GemmProblem, kernels: Lo
     writeFileSync(join(dir, `wscale${i}.bin`), bytes(kl.wscale));
     writeFileSync(join(dir, `wout${i}.bin`), bytes(kl.wout));
     writeFileSync(join(dir, `qref${i}.bin`), bytes(kl.quant.q));
-    const oref = new Float32Array(n * k);
-    for (let j = 0; j < oref.length; j++) if (kl.outlierMask[j]) oref[j] = prob.weight[j]!;
-    writeFileSync(join(dir, `oref${i}.bin`), bytes(oref));
+    if (kl.outliers > 0) {
+      const oref = new Float32Array(n * k);
+      for (let j = 0; j < oref.length; j++) if (kl.outlierMask[j]) oref[j] = prob.weight[j]!;
+      writeFileSync(join(dir, `oref${i}.bin`), bytes(oref));
+    }
   });
   const wm = new Float32Array(n * k);
   for (let j = 0; j < wm.length; j++) wm[j] = !prob.mask || prob.mask[j] ? prob.weight[j]! : 0;

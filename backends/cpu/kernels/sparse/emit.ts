@@ -34,10 +34,14 @@ export function vectorsPerChunk(isa: IsaInfo, mp: number, rows: number, cap = 8)
   return best;
 }
 
-/** Largest row slice (a divisor of r) whose accumulators fit with at least one vector per chunk. */
+/**
+ * Row slice for register blocking: a divisor of r, at most 4 rows (with AVX-512, 4 rows × 4
+ * M-vectors need 8 loads per 16 FMAs; 16 rows × 1 vector would need 17).
+ */
 export function rowSlice(isa: IsaInfo, r: number): number {
   let best = 1;
-  for (let s = 1; s <= r; s++) if (r % s === 0 && s + 2 <= isa.registers - 1) best = s;
+  const cap = isa.registers >= 32 ? 4 : 2;
+  for (let s = 1; s <= Math.min(r, cap); s++) if (r % s === 0) best = s;
   return best;
 }
 

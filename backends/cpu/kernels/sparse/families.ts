@@ -109,7 +109,8 @@ export function lowerSparseGemm(isa: IsaInfo, prob: SparseGemmProblem, plan: Spa
       written.fill(1);
       const b = bsrCover(prob, plan.r, plan.c, plan.minFill ?? 1);
       let v: Float32Array;
-      if (plan.order === 'row') {
+      // Narrow blocks re-read their accumulators once per block in column order: go by rows.
+      if ((plan.order ?? (plan.c < 8 ? 'row' : 'col')) === 'row') {
         bodies.push(emitBsrBody(isa, d, b, pre, `${pre}_bsr`, false));
         v = packBsr(prob, b);
       } else {

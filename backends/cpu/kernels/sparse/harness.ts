@@ -6,7 +6,7 @@
  * Used by the plan picker, `tesa bench kernel --pattern` and `tesa bench sweep`.
  */
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -204,8 +204,4 @@ export async function benchSparseKernels(prob: SparseGemmProblem, kernels: Lower
   } finally {
     if (!opts.keepDir) rmSync(dir, { recursive: true, force: true });
   }
-}
-
-export function readGenerated(dir: string, entry: string): string {
-  return readFileSync(join(dir, `${entry}.c`), 'utf8');
 }

@@ -12,6 +12,8 @@ import type { Graph, Tensor } from '../../../../src/model/graph.js';
 import type { ModelSparsity } from '../../../../src/plan/sparsity.js';
 import { measuredRelativeError } from '../../../../src/quant/error.js';
 import { tempCache } from '../helpers.js';
+import { chooseInt8Plans } from '../../../../backends/cpu/kernels/int8/choose.js';
+import { recordInt8Decision } from '../../../../backends/cpu/kernels/int8/decisions.js';
 
 const flags = readCpuInfo().flags;
 
@@ -83,6 +85,34 @@ describe.skipIf(!flags.includes('avx2'))('gemm-int8 in the cpu backend', () => {
       }
     }, 240_000);
   }
+});
+
+describe.skipIf(!flags.includes('avx2'))('decomposed vs assimilated (mixed int8 + fp32 outliers)', () => {
+  const cache = tempCache('tesa-int8-choose-');
+  afterAll(() => cache.cleanup());
+
+  it('times both, keeps the decision, and the backend follows it', async () => {
+    const [M, K, N] = [16, 64, 32];
+    const graph = linearGraph(M, K, N);
+    const mask = new Uint8Array(K * N).fill(1);
+    const sparsity: ModelSparsity = new Map([['W', { weight: 'W', pattern: 'dense', precision: 'int8', shape: [K, N], mask, outliers: 0.02 }]]);
+    const backend = new CpuBackend({ cacheDir: cache.dir });
+    try {
+      const fp = await backend.fingerprint();
+      const [c] = await chooseInt8Plans(graph, sparsity, fp, { reps: 5, budgetMs: 200 });
+      expect(c!.node).toBe('mm');
+      expect(c!.decision.decomposedMs).toBeGreaterThan(0);
+      expect(c!.decision.assimilatedMs).toBeGreaterThan(0);
+      expect(c!.decision.plan).toBe(c!.decision.decomposedMs < c!.decision.assimilatedMs ? 'decomposed' : 'assimilated');
+      // Force each outcome in turn: the backend plans the op accordingly.
+      recordInt8Decision({ ...c!.decision, plan: 'assimilated' });
+      expect(JSON.stringify(await backend.compile(graph, { sparsity }))).not.toContain('gemm-int8');
+      recordInt8Decision({ ...c!.decision, plan: 'decomposed' });
+      expect(JSON.stringify(await backend.compile(graph, { sparsity }))).toContain('gemm-int8');
+    } finally {
+      await backend.close();
+    }
+  }, 240_000);
 });
 
 function transpose(a: Float32Array, rows: number, cols: number): Float32Array {
