@@ -113,7 +113,19 @@ export class CpuBackend implements Backend {
     const fp = this.cpuFingerprint();
     // int8 (gemm-int8) needs AVX2 at least; VNNI when the flags have it.
     const precisions: Precision[] = int8IsaFor(fp.cpuFlags, fp.isa) ? ['fp32', 'int8'] : ['fp32'];
-    return { patterns: ['dense'], blockShapes: [], precisions, channelMultiple: fp.isa === 'avx512' ? 16 : 8 };
+    // The gemm-sparse family (kernels/gemm-sparse.ts) serves MatMul/Gemm weights in these
+    // patterns; convolutions with coarse masks run on the dense kernels with zeroed channels.
+    const blockShapes: Array<[number, number]> = [
+      [1, 4], [1, 8], [1, 16], [1, 32], [1, 64], [1, 128], [1, 256],
+      [4, 1], [8, 1], [16, 1], [32, 1],
+      [4, 4], [8, 8], [16, 16], [32, 32], [64, 64],
+    ];
+    return {
+      patterns: ['dense', 'fine', 'block', 'row', 'col', 'channel', 'tile'],
+      blockShapes,
+      precisions,
+      channelMultiple: fp.isa === 'avx512' ? 16 : 8,
+    };
   }
 
   private builder(fp: CpuFingerprint): KernelBuilder {

@@ -100,7 +100,7 @@ export async function pickPlan(prob: SparseGemmProblem, pattern: Pattern, opts: 
   if (hit) return hit;
   const isa = isaInfo(opts.isa);
   const plans: SparsePlan[] = [...enumeratePlans(prob, pattern), ...(opts.extraPlans ?? [])];
-  const lowered: LoweredSparseGemm[] = [lowerSparseGemm(isa, prob, { family: 'dense-xt' }, 'cand_dense')];
+  const lowered: LoweredSparseGemm[] = [];
   const candidates: CandidateTiming[] = [];
   plans.forEach((plan, i) => {
     try {
@@ -110,15 +110,16 @@ export async function pickPlan(prob: SparseGemmProblem, pattern: Pattern, opts: 
       candidates.push({ plan: planName(plan), medianMs: null, maxRelError: null, rejected: e.message });
     }
   });
-  const r = await benchSparseKernels(prob, lowered, { reps: opts.reps ?? 15, budgetMs: opts.budgetMs ?? 3000, openblas: false });
+  // The baseline is the backend's own dense GEMM: what the op runs as when no plan wins.
+  const r = await benchSparseKernels(prob, lowered, { reps: opts.reps ?? 15, budgetMs: opts.budgetMs ?? 3000, openblas: false, backendDense: true, isa: opts.isa });
   const tol = opts.tolerance ?? 1e-4;
   const margin = opts.margin ?? 0.03;
-  const dense = r.contenders[0]!;
+  const dense = r.dense!;
   const denseMs = summarize(dense.samplesMs).medianMs;
   let best: { plan: ChosenPlan; ms: number } = { plan: { family: 'dense' }, ms: denseMs };
   let bestRatio = 1;
-  r.contenders.slice(1).forEach((c, i) => {
-    const plan = lowered[i + 1]!.plan;
+  r.contenders.forEach((c, i) => {
+    const plan = lowered[i]!.plan;
     const ms = summarize(c.samplesMs).medianMs;
     const ratio = pairedRatio(c.samplesMs, dense.samplesMs);
     const wrong = c.maxRelError === null || !(c.maxRelError <= tol);

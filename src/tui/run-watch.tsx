@@ -1,6 +1,6 @@
 /**
- * Mounting the watch screen on a terminal: `tesa watch` (until q), and `tesa optimize` on a
- * TTY (until the search ends or q; the search goes on either way).
+ * Mounting the watch screen on a terminal for `tesa watch` (until q; the search goes on).
+ * The optimize command's screen is the observer in observer.tsx.
  */
 import { render } from 'ink';
 import type { Store } from '../../db/store.js';
@@ -45,30 +45,4 @@ export function snapshotText(store: Store, searchId: number, cols = 100, rows = 
   );
   app.unmount();
   return app.waitUntilExit();
-}
-
-/**
- * The optimize command's screen: shows the search while `run` works, leaves when it settles
- * (after a last redraw) or when the user presses q, and returns what `run` returned.
- */
-export async function runWithWatchUi<T>(searchId: number, store: Store, run: Promise<T>, opts: WatchUiOptions = {}): Promise<T> {
-  const source = new StoreWatchSource(store, searchId);
-  const app = render(
-    <WatchApp source={source} color={colorFromEnv()} intervalMs={opts.intervalMs ?? 250} {...(opts.onInterrupt ? { onInterrupt: opts.onInterrupt } : {})} />,
-    { exitOnCtrlC: false, patchConsole: true, stdout: opts.stdout ?? process.stdout, stdin: opts.stdin ?? process.stdin },
-  );
-  let left = false;
-  void app.waitUntilExit().then(() => {
-    left = true;
-  });
-  try {
-    return await run;
-  } finally {
-    if (!left) {
-      // Let the last poll show the final status before the screen is left in the scrollback.
-      await new Promise((r) => setTimeout(r, (opts.intervalMs ?? 250) + 50));
-      app.unmount();
-    }
-    await app.waitUntilExit().catch(() => undefined);
-  }
 }

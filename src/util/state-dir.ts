@@ -3,7 +3,7 @@
  * The database path decides the state folder, so `--db /tmp/x/t.db` keeps everything of
  * that run under /tmp/x.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { TesaError } from '../errors.js';
@@ -31,10 +31,25 @@ export function cacheDir(explicitDb?: string, env: NodeJS.ProcessEnv = process.e
 
 export function ensureDir(dir: string): string {
   try {
-    mkdirSync(dir, { recursive: true });
+    makeDirs(dir);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? 'error';
     throw new TesaError('STORE', `cannot create state folder ${dir} (${code})`, 'set --db or TESA_DB to a writable path', { cause: e });
   }
   return dir;
+}
+
+/**
+ * mkdir -p, one level at a time: Node 20's mkdirSync({ recursive: true }) spins forever when
+ * mkdir answers ENOENT under an existing parent (e.g. anything under /proc).
+ */
+function makeDirs(dir: string): void {
+  if (existsSync(dir)) return;
+  const parent = dirname(dir);
+  if (parent !== dir) makeDirs(parent);
+  try {
+    mkdirSync(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  }
 }

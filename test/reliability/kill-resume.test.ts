@@ -113,7 +113,7 @@ describe.skipIf(!searchable)('SIGKILL at random instants', () => {
   }, 1_800_000);
 
   it('the daemon and its runner: killed and restarted, the queued search completes with the same history', async () => {
-    const db = join(tmp.dir, 'daemon.db');
+    const db = join(tmp.dir, 'daemon', 'tesa.db'); // its own folder: the pid file and log live beside it
     const r = rng('reliability-daemon-kills');
     const wanted = cases(2, 20);
     const q = tesa(['optimize', '--detach', ...common, '--db', db], env, 120_000);
@@ -125,7 +125,7 @@ describe.skipIf(!searchable)('SIGKILL at random instants', () => {
     while (status() !== 'done' && Date.now() < deadline) {
       const pidText = (() => {
         try {
-          return readFileSync(join(tmp.dir, 'daemon.pid'), 'utf8');
+          return readFileSync(join(tmp.dir, 'daemon', 'daemon.pid'), 'utf8');
         } catch {
           return '';
         }

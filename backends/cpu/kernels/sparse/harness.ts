@@ -13,6 +13,21 @@ import { promisify } from 'node:util';
 import { TesaError } from '../../../../src/errors.js';
 import type { LoweredSparseGemm } from './families.js';
 import type { SparseGemmProblem } from './structure.js';
+import type { VectorIsa } from './isa.js';
+import type { OpPlan } from '../../../backend.js';
+import { lowerGemm, type GemmParams } from '../gemm-dense.js';
+
+/** The backend's own dense GEMM for Y = X·W with W stored [K,N] (what a MatMul lowers to). */
+export function backendDenseGemm(prob: SparseGemmProblem, isa: VectorIsa): { code: string; stateBytes: number; hasInit: boolean } {
+  const { m: M, n: N, k: K } = prob;
+  const params: GemmParams = { batch: 1, M, N, K, aOff: [0], sam: K, sak: 1, bOff: [0], sbk: N, sbn: 1, im2col: null, bConst: true, cOff: [0], epilogue: [], operands: [] };
+  const plan: OpPlan = {
+    node: 'dense', opType: 'MatMul', kernel: 'gemm-dense',
+    params: { ...params, inputRefs: [{ name: 'X', dtype: 'float32', shape: [M, K] }, { name: 'W', dtype: 'float32', shape: [K, N] }], outputRefs: [{ name: 'Y', dtype: 'float32', shape: [M, N] }] },
+  };
+  const l = lowerGemm(plan, { isa, threads: 1 });
+  return { code: l.code, stateBytes: l.stateBytes, hasInit: l.hasInit };
+}
 
 const run = promisify(execFile);
 
@@ -28,6 +43,10 @@ export interface HarnessOptions {
   budgetMs?: number;
   /** keep the build folder (for reading the generated code) */
   keepDir?: boolean;
+  /** add the backend's dense GEMM (gemm-dense, weight as MatMul [K,N]) as contender 'dense' */
+  backendDense?: boolean;
+  /** ISA for the backend's dense GEMM */
+  isa?: VectorIsa;
   /** optimisation level (default 3; tests of correctness may build faster with 1) */
   optLevel?: 1 | 2 | 3;
 }
@@ -41,6 +60,8 @@ export interface ContenderResult {
 
 export interface HarnessResult {
   contenders: ContenderResult[];
+  /** the backend's dense GEMM, when asked for */
+  dense: ContenderResult | null;
   /** null when OpenBLAS was asked for and is not installed */
   openblas: ContenderResult | null;
   openblasNote?: string;
@@ -53,13 +74,14 @@ export function openblasAvailable(): boolean {
   return OPENBLAS_HEADER.some((h) => existsSync(h)) && ['/usr/lib/x86_64-linux-gnu/libopenblas.so', '/usr/lib/libopenblas.so', '/usr/lib64/libopenblas.so'].some((l) => existsSync(l));
 }
 
-function mainSource(prob: SparseGemmProblem, kernels: LoweredSparseGemm[], withBlas: boolean, o: Required<Pick<HarnessOptions, 'reps' | 'warmup' | 'seed' | 'budgetMs'>>): string {
-  const decls = kernels.map((k) => `void ${k.entry}(const float *x, const float *w, float *y);`).join('\n');
-  const names = [...kernels.map((k) => k.entry), ...(withBlas ? ['openblas'] : [])];
+function mainSource(prob: SparseGemmProblem, kernels: LoweredSparseGemm[], withBlas: boolean, o: Required<Pick<HarnessOptions, 'reps' | 'warmup' | 'seed' | 'budgetMs'>>, dense: { stateBytes: number; hasInit: boolean } | null): string {
+  const decls = kernels.map((k) => `void ${k.entry}(const float *x, const float *w, float *y);`).join('\n') +
+    (dense ? `\nvoid tesa_kernel(const void *const *in, void *const *out, void *state);\n${dense.hasInit ? 'void tesa_kernel_init(const void *const *in, void *state);\n' : ''}static void *dstate;` : '');
+  const names = [...kernels.map((k) => k.entry), ...(dense ? ['dense'] : []), ...(withBlas ? ['openblas'] : [])];
   const nc = names.length;
   const calls = kernels
     .map((k, i) => `    case ${i}: ${k.entry}(x, wv[${i}], y); break;`)
-    .join('\n');
+    .join('\n') + (dense ? `\n    case ${kernels.length}: { const void *in[2] = { x, wkn }; void *out[1] = { y }; tesa_kernel(in, out, dstate); break; }` : '');
   return `#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,7 +127,7 @@ int main(int argc, char **argv) {
   float *wm = load(path, (size_t)N * K); /* masked W[N][K] */
   wkn = aligned_alloc(64, (size_t)N * K * sizeof(float));
   for (int n = 0; n < N; n++) for (int k = 0; k < K; k++) wkn[(size_t)k * N + n] = wm[(size_t)n * K + k];
-  float *x = aligned_alloc(64, ((size_t)M * K * sizeof(float) + 63) / 64 * 64);
+${dense ? `  dstate = aligned_alloc(64, ${Math.ceil(Math.max(64, dense.stateBytes) / 64) * 64});\n${dense.hasInit ? '  { const void *in[2] = { NULL, wkn }; tesa_kernel_init(in, dstate); }\n' : ''}` : ''}  float *x = aligned_alloc(64, ((size_t)M * K * sizeof(float) + 63) / 64 * 64);
   float *y = aligned_alloc(64, ((size_t)M * N * sizeof(float) + 63) / 64 * 64);
   double *ref = malloc((size_t)M * N * sizeof(double));
   uint64_t s = ${o.seed >>> 0}ull * 6364136223846793005ull + 1442695040888963407ull;
@@ -164,6 +186,7 @@ int main(int argc, char **argv) {
 export async function benchSparseKernels(prob: SparseGemmProblem, kernels: LoweredSparseGemm[], opts: HarnessOptions = {}): Promise<HarnessResult> {
   const o = { reps: opts.reps ?? 40, warmup: opts.warmup ?? 3, seed: opts.seed ?? 1, budgetMs: opts.budgetMs ?? 4000 };
   const withBlas = (opts.openblas ?? false) && openblasAvailable();
+  const dense = opts.backendDense ? backendDenseGemm(prob, opts.isa ?? 'avx2') : null;
   const dir = mkdtempSync(join(tmpdir(), 'tesa-sparse-'));
   try {
     const files: string[] = [];
@@ -177,9 +200,13 @@ export async function benchSparseKernels(prob: SparseGemmProblem, kernels: Lower
     for (let i = 0; i < wm.length; i++) wm[i] = prob.mask[i] ? prob.weight[i]! : 0;
     writeFileSync(join(dir, 'wmasked.bin'), Buffer.from(wm.buffer));
     const mainC = join(dir, 'main.c');
-    writeFileSync(mainC, mainSource(prob, kernels, withBlas, o));
+    writeFileSync(mainC, mainSource(prob, kernels, withBlas, o, dense));
+    if (dense) {
+      writeFileSync(join(dir, 'dense.c'), dense.code);
+      files.push(join(dir, 'dense.c'));
+    }
     const exe = join(dir, 'bench');
-    const args = [`-O${opts.optLevel ?? 3}`, '-march=native', '-std=c11', '-o', exe, mainC, ...files, '-lm', ...(withBlas ? ['-lopenblas'] : [])];
+    const args = [`-O${opts.optLevel ?? 3}`, '-march=native', '-std=gnu11', '-fopenmp-simd', '-o', exe, mainC, ...files, '-lm', ...(withBlas ? ['-lopenblas'] : [])];
     try {
       await run(process.env.CC ?? 'cc', args, { maxBuffer: 64 << 20, timeout: 600_000 });
     } catch (e) {
@@ -194,9 +221,12 @@ export async function benchSparseKernels(prob: SparseGemmProblem, kernels: Lower
     }
     const parsed = JSON.parse(stdout) as { errors: number[]; samples: Record<string, number[]> };
     const contenders = kernels.map((k, i) => ({ name: k.entry, samplesMs: parsed.samples[k.entry] ?? [], maxRelError: parsed.errors[i] ?? null }));
-    const blas = withBlas ? { name: 'openblas', samplesMs: parsed.samples.openblas ?? [], maxRelError: parsed.errors[kernels.length] ?? null } : null;
+    const nk = kernels.length;
+    const denseRes = dense ? { name: 'dense', samplesMs: parsed.samples.dense ?? [], maxRelError: parsed.errors[nk] ?? null } : null;
+    const blas = withBlas ? { name: 'openblas', samplesMs: parsed.samples.openblas ?? [], maxRelError: parsed.errors[nk + (dense ? 1 : 0)] ?? null } : null;
     return {
       contenders,
+      dense: denseRes,
       openblas: blas,
       openblasNote: opts.openblas && !withBlas ? 'OpenBLAS not installed (apt-get install libopenblas-dev)' : undefined,
       dir: opts.keepDir ? dir : undefined,
