@@ -14,7 +14,7 @@
  * --fd-growth. Linux only (/proc).
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +120,7 @@ async function main() {
   const o = parseArgs(process.argv.slice(2));
   if (!existsSync(cli)) fail(`${cli} is missing: run 'npx tsc -p .' first`);
   const dir = o.dir ? resolve(o.dir) : mkdtempSync(join(tmpdir(), 'tesa-long-run-'));
+  mkdirSync(dir, { recursive: true });
   const db = join(dir, 'tesa.db');
   const csv = join(dir, 'samples.csv');
   writeFileSync(csv, 't_s,role,pid,rss_kb,hwm_kb,threads,fds\n');

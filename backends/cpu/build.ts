@@ -92,8 +92,14 @@ export class KernelBuilder {
       if (index && !index.getKernel(k.hash)) index.putKernel(known);
       return { hash: k.hash, libraryPath: paths.libraryPath, sourcePath: paths.sourcePath, cached: true, buildMs: 0 };
     }
-    mkdirSync(paths.dir, { recursive: true });
-    writeFileSync(paths.sourcePath, k.banner + k.code);
+    try {
+      mkdirSync(paths.dir, { recursive: true });
+      writeFileSync(paths.sourcePath, k.banner + k.code);
+    } catch (e) {
+      // A full or read-only cache is the machine's state, not the kernel's: say so in one line.
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      throw new TesaError('STORE', `cannot write kernel ${k.hash} into the kernel cache ${this.cacheDir} (${code})`, 'free space there or point TESA_CACHE_DIR at a writable folder', { cause: e });
+    }
     const task: BuildTask = { compiler: this.fingerprint.compiler, flags: this.fingerprint.flags, sourcePath: paths.sourcePath, libraryPath: paths.libraryPath, timeoutMs: 180_000 };
     this.compilerCalls++;
     const res = (await this.getPool().run(task)) as BuildResult;

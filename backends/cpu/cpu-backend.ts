@@ -165,7 +165,11 @@ export class CpuBackend implements Backend {
     const artifacts = new Map<string, KernelArtifact>();
     const runner = await deviceLock.withBuild(async () => {
       const runnerP = ensureRunner(this.cacheDir, fp);
-      await Promise.all(
+      // When a kernel fails below, this promise is abandoned: its own failure must not become an unhandled rejection.
+      runnerP.catch(() => undefined);
+      // allSettled: a failed kernel must not leave its siblings building after compile() returns
+      // (closing the pool under a build in flight crashes piscina). The first failure is thrown.
+      const settled = await Promise.allSettled(
         [...unique.values()].map(async (l) => {
           const banner = `/* first built for node '${l.op.plan.node.replace(/\*\//g, '* /')}' (${l.op.plan.opType}) of graph '${graph.name.replace(/\*\//g, '* /')}'; fused: ${(l.op.plan.params.fused as string[]).join(', ') || 'none'} */\n`;
           try {
@@ -182,6 +186,8 @@ export class CpuBackend implements Backend {
           options.onProgress?.({ built: built + cached, total: unique.size, cached });
         }),
       );
+      const failed = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
       return runnerP;
     });
     this.compilerCalls += builder.compilerCalls - before + (runner.built ? 1 : 0);

@@ -3,7 +3,7 @@
  * The database path decides the state folder, so `--db /tmp/x/t.db` keeps everything of
  * that run under /tmp/x.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { TesaError } from '../errors.js';
@@ -44,7 +44,10 @@ export function ensureDir(dir: string): string {
  * mkdir answers ENOENT under an existing parent (e.g. anything under /proc).
  */
 function makeDirs(dir: string): void {
-  if (existsSync(dir)) return;
+  if (existsSync(dir)) {
+    if (statSync(dir).isDirectory()) return;
+    throw Object.assign(new Error(`${dir} is not a folder`), { code: 'ENOTDIR' });
+  }
   const parent = dirname(dir);
   if (parent !== dir) makeDirs(parent);
   try {

@@ -73,7 +73,7 @@ function faultyCompiler(name: string): { cc: string; mode: (m: 'fail' | 'sleep' 
 if [ "$1" = "--version" ]; then exec cc --version; fi
 case "$(cat ${modeFile})" in
   fail) echo "error: planted compiler failure" >&2; exit 1 ;;
-  sleep) echo $$ > ${pidFile}; sleep 60; exit 0 ;;
+  sleep) echo $$ > ${pidFile}; exec sleep 60 ;;
 esac
 exec cc "$@"
 `,

@@ -1,5 +1,5 @@
 /** Shared by the reliability suites: case counts, seeded generators, a CLI run with a hard timeout. */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,18 +33,28 @@ export interface Outcome {
   stderr: string;
 }
 
-/** Runs the built CLI; a case that outlives `timeoutMs` is killed and reported as a hang. */
-export function tesa(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Outcome {
+/** Runs the built CLI (asynchronously: a blocked test worker loses vitest's RPC); a case that outlives `timeoutMs` is killed and reported as a hang. */
+export function tesa(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<Outcome> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run 'npx tsc -p .' first`);
-  const r = spawnSync(process.execPath, [cliPath, ...args], {
-    encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', TESA_NO_TUI: '1', ...env },
-    timeout: timeoutMs,
-    killSignal: 'SIGKILL',
-    input: '',
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      env: { ...process.env, NO_COLOR: '1', TESA_NO_TUI: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let timedOut = false;
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal: timedOut ? null : signal, timedOut, stdout, stderr });
+    });
   });
-  const timedOut = (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT';
-  return { code: r.status, signal: r.signal, timedOut, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
 
 /** What a rejected input must look like: exit 2, one `tesa: …` line on stderr, no stack. */

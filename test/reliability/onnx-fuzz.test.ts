@@ -179,13 +179,13 @@ describe('ONNX importer under bad input', () => {
     expect(rejected).toBeGreaterThan(all.length / 3);
   });
 
-  it('through `tesa inspect`: exit 0 or one tesa line and exit 2', () => {
+  it('through `tesa inspect`: exit 0 or one tesa line and exit 2', async () => {
     const all = generate('onnx-fuzz-cli', cases(5, 120));
     const problems: string[] = [];
     for (const [i, c] of all.entries()) {
       const file = join(tmp.dir, `cli-${i}.onnx`);
       writeFileSync(file, c.bytes);
-      const o = tesa(['inspect', file]);
+      const o = await tesa(['inspect', file]);
       if (o.code === 0 && !isCrash(o)) continue;
       const p = rejectionProblem(o);
       if (p) problems.push(`${c.label}: ${p}`);

@@ -3,7 +3,6 @@
  * kernels compiled for each candidate and timed on this machine. Every option is validated
  * (and the model loaded) before anything is written to the store.
  */
-import { availableParallelism } from 'node:os';
 import type { Command } from 'commander';
 import { openStore } from '../../../db/store.js';
 import { DEFAULT_MAX_TRIALS, DEFAULT_MODEL, resolveSearchConfig, storedOptions, type RawOptimizeOptions } from '../../search/config.js';
@@ -21,8 +20,9 @@ interface OptimizeFlags extends RawOptimizeOptions {
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
 
+/** One thread: the stable choice on a shared machine (issue 4); more only when asked with --threads. */
 export function defaultThreads(): number {
-  return Math.max(1, availableParallelism());
+  return 1;
 }
 
 export function register(program: Command): void {
@@ -45,7 +45,7 @@ export function register(program: Command): void {
     .option('--calibration <file>', 'fidelity: calibration inputs, .npy or raw float32 (with --calibration-shape)')
     .option('--calibration-shape <dims>', 'fidelity: shape of a raw --calibration file, e.g. 64x784')
     .option('--cost <latency|flops>', 'judge candidates by measured latency (default) or by FLOPs')
-    .option('--threads <n>', 'threads for kernels and builds (default: all cores)')
+    .option('--threads <n>', 'threads for kernels (default 1: the stable choice on a shared machine)')
     .option('--finetune-cmd <command>', 'autocompress: a command run after each round (JSON on stdin and stdout)')
     .option('--finetune-timeout <duration>', 'time allowed to --finetune-cmd per round (default 10m)')
     .option('--final-rounds <n>', 'A-B rounds of the final interleaved re-measurement (default 4; 0 skips it)')
