@@ -462,7 +462,8 @@ async function runTrial(a: {
       latencyRatio: latency.ratio,
       quality,
       feasible,
-      sparsity: m.summary,
+      // Layers by weight name; layer groups under 'group:<id>' for the watch screen's table.
+      sparsity: { ...m.summary, ...Object.fromEntries(Object.entries(m.groupSummary).map(([id, v]) => [`group:${id}`, v])) },
       flops,
       kernelsBuilt: built,
       kernelsCached: cached,

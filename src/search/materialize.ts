@@ -20,6 +20,8 @@ export interface Materialized {
   sparsity: ModelSparsity;
   maskedGraph: Graph;
   summary: SparsitySummary;
+  /** Per layer group: the parameter-weighted sparsity of its weights before and after propagation. */
+  groupSummary: SparsitySummary;
   /** Pruned fraction of all prunable weights' elements, before and after propagation. */
   total: { before: number; after: number };
 }
@@ -106,7 +108,22 @@ export function materialize(ctx: MaterializeContext, candidate: Candidate): Mate
   }
   // Exact: pruned constants zeroed and propagated constants folded into the readers' biases.
   const maskedGraph = applyAttributes(graph, { attributes: prop.attributes, folds: prop.folds });
-  return { sparsity, maskedGraph, summary, total: prop.total };
+  const groupSummary: SparsitySummary = {};
+  for (const g of space.groups) {
+    let n = 0;
+    let before = 0;
+    let after = 0;
+    for (const w of g.weights) {
+      const size = views.get(w)?.data.length ?? 0;
+      const l = summary[w];
+      if (!l || size === 0) continue;
+      n += size;
+      before += l.before * size;
+      after += l.after * size;
+    }
+    if (n > 0) groupSummary[g.id] = { before: before / n, after: after / n };
+  }
+  return { sparsity, maskedGraph, summary, groupSummary, total: prop.total };
 }
 
 /** A copy of the graph whose pruned weight elements are zero (weights themselves are not mutated). */

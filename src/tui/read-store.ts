@@ -146,7 +146,7 @@ export function readWatchState(store: Store, searchId: number, now: number = Dat
         pattern: c.ratio > 0 ? c.pattern : 'dense',
         ratio: c.ratio,
         precision: c.precision,
-        propagatedSparsity: best.sparsity?.[id]?.after ?? null,
+        propagatedSparsity: best.sparsity?.[`group:${id}`]?.after ?? best.sparsity?.[id]?.after ?? null,
       }))
     : [];
   const points: ScatterPoint[] = trials

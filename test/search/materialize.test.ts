@@ -46,6 +46,10 @@ describe('materialize', () => {
     expect(m.summary['layers.0.weight']!.after).toBeCloseTo(0.5, 2);
     // layers.2 is not owned by hidden0, but its input rows are coupled: they go too.
     expect(m.summary['layers.2.weight']!.after).toBeCloseTo(0.5, 2);
+    // The group's own figure (what the watch screen shows): its weights' sparsity, weighted by size.
+    expect(m.groupSummary['hidden0']!.after).toBeCloseTo(m.summary['layers.0.weight']!.after, 6);
+    expect(m.groupSummary['hidden1']!.after).toBeCloseTo(m.summary['layers.2.weight']!.after, 6);
+    expect(m.groupSummary['hidden1']!.before).toBeCloseTo(m.summary['layers.2.weight']!.before, 6);
     expect(m.sparsity.get('layers.2.weight')!.mask.length).toBe(2048 * 2048);
     // the masked graph has the pruned weights at zero
     const w = m.maskedGraph.tensors.get('layers.0.weight')!.data as Float32Array;
