@@ -12,6 +12,7 @@ import { executeSearch } from '../../search/execute.js';
 import { tapeFromEnv } from '../../search/replay.js';
 import { prepareRuntime } from '../../search/runtime.js';
 import { summarizeSearch, summaryLines } from '../../search/summary.js';
+import { ttyWatchObserver } from '../../tui/observer.js';
 
 export function register(program: Command): void {
   program
@@ -45,7 +46,13 @@ export async function resume(idText: string, flags: { db?: string; json?: boolea
       store.releaseSearch(id);
       throw e;
     }
-    return await executeSearch({ store, searchId: id, runtime, tape, json: flags.json === true, dbPath: flags.db });
+    // On a terminal the live watch screen replaces the line per trial, as in `tesa optimize`.
+    const screen = ttyWatchObserver(store.path, id, flags.json === true);
+    try {
+      return await executeSearch({ store, searchId: id, runtime, tape, json: flags.json === true, dbPath: flags.db, ...(screen ? { observer: screen } : {}) });
+    } finally {
+      screen?.close();
+    }
   } finally {
     store.close();
   }
