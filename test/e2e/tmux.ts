@@ -20,7 +20,10 @@ export class Tmux {
 
   /** A detached session of cols×rows running `command` (through bash); the pane stays after it exits. */
   start(command: string, cols: number, rows: number, env: Record<string, string> = {}): void {
-    const exports = Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}; `).join('');
+    // A person's terminal, not a CI log: ink draws only the last frame when it sees CI variables
+    // (is-in-ci), and CI runs this suite with CI=true.
+    const unsetCi = 'for v in $(compgen -e | grep -E "^(CI|CONTINUOUS_INTEGRATION|CI_.*)$"); do unset "$v"; done; ';
+    const exports = unsetCi + Object.entries(env).map(([k, v]) => `export ${k}=${JSON.stringify(v)}; `).join('');
     this.tmux(['new-session', '-d', '-s', 'e2e', '-x', String(cols), '-y', String(rows), 'bash', '--noprofile', '--norc', '-c', `${exports}${command}; echo "[exit $?]"; sleep 600`]);
   }
 
