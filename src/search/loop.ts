@@ -21,7 +21,7 @@ import { stateDir } from '../util/state-dir.js';
 import { materialize, type Materialized } from './materialize.js';
 import { makeMeasurer, type Measured, type Measurer } from './measurer.js';
 import { AbandonedError, Interrupts, sleep, unlessAbandoned } from './interrupt.js';
-import type { SearchObserver } from './observer.js';
+import type { SearchObserver, TrialFigures } from './observer.js';
 import type { MeasurementTape } from './replay.js';
 import type { SearchRuntime } from './runtime.js';
 import { runJsonCommand } from './json-command.js';
@@ -317,17 +317,7 @@ export async function runSearch(opts: LoopOptions): Promise<SearchOutcome> {
   }
 }
 
-interface TrialRun {
-  status: 'ok' | 'failed';
-  latencyMs: number | null;
-  ciHighMs: number | null;
-  latencyRatio: number | null;
-  quality: number | null;
-  feasible: boolean;
-  reason: string | null;
-  kernelsBuilt: number;
-  kernelsCached: number;
-  reused: boolean;
+interface TrialRun extends TrialFigures {
   result: TrialResult;
 }
 

@@ -7,12 +7,8 @@
 import type { Baseline } from '../../db/store.js';
 import type { Candidate } from '../space/space.js';
 
-export interface TrialReport {
-  seq: number;
-  trialId: number;
-  maxTrials: number;
-  candidateHash: string;
-  candidate: Candidate;
+/** What one trial came to: shared by the loop's own record and the observer's report. */
+export interface TrialFigures {
   status: 'ok' | 'failed';
   latencyMs: number | null;
   ciHighMs: number | null;
@@ -23,6 +19,14 @@ export interface TrialReport {
   kernelsBuilt: number;
   kernelsCached: number;
   reused: boolean;
+}
+
+export interface TrialReport extends TrialFigures {
+  seq: number;
+  trialId: number;
+  maxTrials: number;
+  candidateHash: string;
+  candidate: Candidate;
   isBest: boolean;
   progress: Record<string, number | string>;
 }
