@@ -10,6 +10,8 @@ export default mergeConfig(
       include: ['test/reliability/**/*.test.ts'],
       exclude: ['node_modules/**'],
       env: { TESA_RELIABILITY_FULL: '1' },
+      // Prints the summary table (faults, survived, data lost, bad inputs, crashes) at the end.
+      globalSetup: ['test/reliability/summary.ts'],
       testTimeout: 1_800_000,
       hookTimeout: 600_000,
     },

@@ -135,6 +135,12 @@ export interface Backend {
   compile(graph: Graph, options?: CompileOptions): Promise<CompiledModel>;
   /** Runs a compiled model in a child process and returns its timings (and outputs). */
   run(model: CompiledModel, options: RunOptions): Promise<RunResult>;
+  /**
+   * Forgets a compiled model this backend made: its folder goes and its kernels are no longer
+   * protected from the cache cap's eviction. A search releases every trial's model, so a run of
+   * hours keeps neither folders nor pinned kernels growing.
+   */
+  release?(model: CompiledModel): Promise<void>;
   /** Frees worker pools. */
   close(): Promise<void>;
 }

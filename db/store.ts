@@ -8,7 +8,7 @@
  * tesa database is refused with a one-line TesaError.
  */
 import Database from 'better-sqlite3';
-import { accessSync, constants as fsConstants, existsSync, readFileSync } from 'node:fs';
+import { accessSync, constants as fsConstants, existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { TesaError } from '../src/errors.js';
@@ -222,13 +222,55 @@ export const SAME_HOST_STALE_AFTER_MS = 10 * 60_000;
 
 export interface OpenOptions {
   readonly?: boolean;
+  /**
+   * For readers (list, show, watch, daemon status): when the file or its folder cannot be
+   * written (read-only mount, immutable file, another user's), open it read-only instead of
+   * failing. Writers never pass this: they call assertStoreWritable before any work.
+   */
+  readOnlyFallback?: boolean;
+}
+
+/**
+ * Why tesa cannot write the database file or beside it (WAL files, daemon log), or null when
+ * it can. A file not there yet is judged by its folder when that exists (a missing folder is
+ * ensureDir's to create or refuse).
+ */
+export function storeWriteProblem(path?: string): string | null {
+  const file = dbPath(path);
+  if (!existsSync(file)) {
+    const dir = dirname(file);
+    const folder = existsSync(dir) && statSync(dir).isDirectory() ? folderWriteProblem(file) : null;
+    return folder ? `its folder ${folder}` : null;
+  }
+  try {
+    accessSync(file, fsConstants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return 'the file is on a read-only file system';
+    if (code === 'EACCES' || code === 'EPERM') return `the file is not writable (${code})`;
+  }
+  const folder = folderWriteProblem(file);
+  return folder ? `its folder ${folder}` : null;
+}
+
+/**
+ * Before a writer (optimize, resume, the daemon) does any work: a read-only database is one
+ * line naming the file, not a failure half-way (or a kernel folder error) later. Nothing is
+ * opened or written.
+ */
+export function assertStoreWritable(path?: string): void {
+  const file = dbPath(path);
+  const problem = storeWriteProblem(file);
+  if (problem) {
+    throw new TesaError('STORE', `${file}: cannot write the database: ${problem}`, "copy it to a writable folder and pass --db, or make it writable; 'tesa list' and 'tesa show' still read it as it is");
+  }
 }
 
 // ---------------------------------------------------------------------------------------
 
 export function openStore(path?: string, opts: OpenOptions = {}): Store {
   const file = dbPath(path);
-  const readonly = opts.readonly === true;
+  const readonly = opts.readonly === true || (opts.readOnlyFallback === true && storeWriteProblem(file) !== null);
   if (readonly && !existsSync(file)) {
     throw new TesaError('NOT_FOUND', `${file}: no tesa database there`, "run 'tesa optimize' first, or point --db / TESA_DB at an existing database");
   }
@@ -240,6 +282,7 @@ export function openStore(path?: string, opts: OpenOptions = {}): Store {
   } catch (e) {
     throw storeError(file, e);
   }
+  if (readonly) db = readableOrSnapshot(db, file);
   try {
     // Touch the schema first: for a file that is not a database this is where SQLite says so,
     // before any pragma could try to write to it.
@@ -316,6 +359,40 @@ function storeError(file: string, e: unknown): TesaError {
     return new TesaError('STORE', `${file}: I/O error (${codeText}: ${message})`, 'check the disk and the file system', { cause: e });
   }
   return new TesaError('STORE', `${file}: ${message} (${codeText})`, 'run again with --debug and report the trace', { cause: e });
+}
+
+/**
+ * A WAL database in a folder nobody may write cannot be opened even read-only: SQLite needs
+ * to create <db>-shm beside it (and better-sqlite3 has no immutable=1 URI). When no
+ * write-ahead log is pending (-wal absent or empty: the last writer checkpointed), the file
+ * alone is the whole database: read it into memory, marked rollback-journal in the copy only,
+ * and serve it read-only. The file itself is never opened for writing.
+ */
+function readableOrSnapshot(db: Database.Database, file: string): Database.Database {
+  try {
+    // SQLite opens lazily: the first read is where a missing -shm shows.
+    db.prepare('SELECT count(*) FROM sqlite_master').get();
+    return db;
+  } catch (e) {
+    db.close();
+    const snapshot = readOnlySnapshot(file, e);
+    if (!snapshot) throw storeError(file, e);
+    return snapshot;
+  }
+}
+
+function readOnlySnapshot(file: string, openError: unknown): Database.Database | null {
+  const code = (openError as { code?: unknown }).code;
+  if (code !== 'SQLITE_CANTOPEN' || folderWriteProblem(file) === null) return null;
+  try {
+    if (existsSync(`${file}-wal`) && statSync(`${file}-wal`).size > 0) return null;
+    const bytes = readFileSync(file);
+    // Bytes 18 and 19: file format write/read version, 2 = WAL. The in-memory copy cannot do WAL.
+    if (bytes.length >= 100 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
+    return new Database(bytes, { readonly: true });
+  } catch {
+    return null;
+  }
 }
 
 /** Why the database's folder cannot be written ("is on a read-only file system"), or null. */

@@ -15,10 +15,14 @@ import { layoutModel, writeManifest, writeWeights, type ManifestOp } from './man
 import { deviceLock } from './mutex.js';
 import { planGraph } from './planner.js';
 import { int8IsaFor } from './kernels/int8/emit.js';
+import { chooseInt8Plans } from './kernels/int8/choose.js';
 import type { Precision } from '../../src/plan/sparsity.js';
 import { ensureRunner, RunnerFailure, RunnerProcess } from './runner-process.js';
 import { applyKernelCacheCap } from '../../src/util/kernel-cache-gc.js';
 import { converged, DEFAULT_PROTOCOL } from '../../src/evaluate/measure.js';
+import { chooseSparsePlans, type OpPlanChoice } from '../../src/plan/transform.js';
+import type { PlanDecisionStore } from '../../src/plan/picker.js';
+import { shrinkForCompile, type ShrunkModel } from './shrink-pass.js';
 
 /** A deliberately broken kernel, for testing that verification and crash containment work. */
 export interface PlantedFault {
@@ -41,6 +45,30 @@ export interface CpuCompileOptions extends CompileOptions {
   tolerance?: number;
   /** How long verification (check mode over the whole model) may take before the kernel running is declared hung. */
   checkTimeoutMs?: number;
+  /**
+   * Pick each sparse op's plan by timing its candidates against dense (default true). Off,
+   * decisions already cached are used and other sparse ops fall back to gemm-sparse's
+   * density thresholds (for tests of the kernels themselves).
+   */
+  pickPlans?: boolean;
+  /** Where plan decisions persist; default: `kernelIndex` when it is the store (it has plan_decisions). */
+  planStore?: PlanDecisionStore;
+  /** Timing budget per sparse op when picking its plan, ms (the candidates' build comes on top). */
+  planBudgetMs?: number;
+  /**
+   * With row / col / channel masks, compile the shrunk model (dead channels physically removed
+   * across their layer groups: shrink-pass.ts) instead of dense kernels over zeroed channels.
+   * Default true; false compiles the masked graph as given (the peer in benchmarks).
+   */
+  shrink?: boolean;
+}
+
+/** Timing budget per op for plans picked during compile: enough for ~7 interleaved rounds of a big GEMM. */
+export const COMPILE_PLAN_BUDGET_MS = 400;
+
+function asPlanStore(index: KernelIndex | undefined): PlanDecisionStore | undefined {
+  const s = index as Partial<PlanDecisionStore> | undefined;
+  return s && typeof s.getPlanDecision === 'function' && typeof s.putPlanDecision === 'function' ? (s as PlanDecisionStore) : undefined;
 }
 
 interface ModelIo {
@@ -86,8 +114,14 @@ export class CpuBackend implements Backend {
   private fps = new Map<number, CpuFingerprint>();
   private builders = new Map<string, KernelBuilder>();
   private modelDirs: string[] = [];
+  /** Kernel hashes of every model compiled and not yet released, by model folder: eviction spares them. */
+  private liveKernels = new Map<string, ReadonlySet<string>>();
   /** Compiler invocations by this backend (kernels and runner). */
   compilerCalls = 0;
+  /** The plan decision of every sparse GEMM in the last compile (from cache or timed then). */
+  lastPlanChoices: OpPlanChoice[] = [];
+  /** What the last compile removed by shrinking coarse-pruned channels (null: nothing). */
+  lastShrink: ShrunkModel | null = null;
 
   constructor(opts: CpuBackendOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.threads ?? 1));
@@ -142,7 +176,30 @@ export class CpuBackend implements Backend {
     const threads = Math.max(1, Math.floor(options.threads ?? this.threads));
     const fp = this.cpuFingerprint(threads);
     const plant = options.plant ?? plantFromEnv();
-    const plan = planGraph(graph, fp, options.sparsity);
+    this.lastPlanChoices = [];
+    this.lastShrink = null;
+    let sparsity = options.sparsity;
+    if (sparsity && options.shrink !== false) {
+      const shrunk = shrinkForCompile(graph, sparsity);
+      if (shrunk) {
+        this.lastShrink = shrunk;
+        graph = shrunk.graph;
+        sparsity = shrunk.sparsity;
+      }
+    }
+    if (sparsity && sparsity.size > 0 && options.pickPlans !== false) {
+      const sp = sparsity;
+      // Timing holds the machine like a run: no build or run of this process beside it.
+      this.lastPlanChoices = await deviceLock.withRun(() =>
+        chooseSparsePlans(graph, sp, fp, { store: options.planStore ?? asPlanStore(options.kernelIndex), budgetMs: options.planBudgetMs ?? COMPILE_PLAN_BUDGET_MS, reps: 9, forCompile: true, timerCacheDir: this.cacheDir }),
+      );
+    }
+    // int8 weights with fp32 outliers: decomposed or assimilated, timed once per weight (kernels/int8/choose.ts).
+    if (sparsity && options.pickPlans !== false && [...sparsity.values()].some((w) => w.precision === 'int8' && (w.outliers ?? 0) > 0)) {
+      const sp = sparsity;
+      await deviceLock.withRun(() => chooseInt8Plans(graph, sp, fp, { reps: 7, budgetMs: options.planBudgetMs ?? COMPILE_PLAN_BUDGET_MS }));
+    }
+    const plan = planGraph(graph, fp, sparsity);
     if (plant && !plan.ops.some((o) => o.plan.node === plant.node && o.family)) {
       throw new TesaError('BAD_INPUT', `cannot plant a fault in '${plant.node}': no kernel runs that node`, `nodes with kernels: ${plan.ops.filter((o) => o.family).slice(0, 5).map((o) => o.plan.node).join(', ')}, …`);
     }
@@ -191,13 +248,17 @@ export class CpuBackend implements Backend {
       return runnerP;
     });
     this.compilerCalls += builder.compilerCalls - before + (runner.built ? 1 : 0);
-    // $TESA_KERNEL_CACHE_MB: evict least-recently-used kernels, never this model's.
-    applyKernelCacheCap(options.kernelIndex, new Set(unique.keys()));
+    // $TESA_KERNEL_CACHE_MB: evict least-recently-used kernels, never this model's nor those of
+    // a model compiled earlier and still in use (the dense peer every trial is timed against).
+    const inUse = new Set(unique.keys());
+    for (const live of this.liveKernels.values()) for (const h of live) inUse.add(h);
+    applyKernelCacheCap(options.kernelIndex, inUse);
 
     // Lay out the model and write what the runner reads.
     const dir = join(this.cacheDir, 'models', `${process.pid}-${++modelCounter}-${Date.now().toString(36)}`);
     mkdirSync(dir, { recursive: true });
     this.modelDirs.push(dir);
+    this.liveKernels.set(dir, new Set(unique.keys()));
     const layout = layoutModel(graph, plan);
     const libs = [...unique.keys()];
     const libIndex = new Map(libs.map((h, i) => [h, i]));
@@ -383,9 +444,18 @@ export class CpuBackend implements Backend {
     }
   }
 
+  async release(model: CompiledModel): Promise<void> {
+    const i = this.modelDirs.indexOf(model.dir);
+    if (i < 0) return;
+    this.modelDirs.splice(i, 1);
+    this.liveKernels.delete(model.dir);
+    rmSync(model.dir, { recursive: true, force: true });
+  }
+
   async close(): Promise<void> {
     await Promise.all([...this.builders.values()].map((b) => b.close()));
     this.builders.clear();
+    this.liveKernels.clear();
     for (const d of this.modelDirs.splice(0)) rmSync(d, { recursive: true, force: true });
   }
 }

@@ -13,6 +13,7 @@ import { cacheDir as defaultCacheDir } from '../../src/util/state-dir.js';
 import { writeBenchBundle, type BundleOp } from './bundle.js';
 import { cudaFingerprint } from './fingerprint.js';
 import type { GemmShape } from './kernels/cuda-prelude.js';
+import { engineForSm } from './lower.js';
 import type { RunnerResult } from './cuda-backend.js';
 
 export interface CudaBenchSide {
@@ -59,7 +60,7 @@ export async function benchCudaKernel(shape: GemmShape, pattern: string, sparsit
   const dir = join(opts.cacheDir ?? defaultCacheDir(), 'cuda', 'bench', `${fp.id}-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(dir, { recursive: true });
   try {
-    const bundle = writeBenchBundle(dir, [{ shape, pattern, sparsity }], { reps: opts.reps ?? 50, warmup: opts.warmup ?? 10, seed: opts.seed ?? 1, maskedWeights: true });
+    const bundle = writeBenchBundle(dir, [{ shape, pattern, sparsity, tuning: { engine: engineForSm(fp.details.sm) } }], { reps: opts.reps ?? 50, warmup: opts.warmup ?? 10, seed: opts.seed ?? 1, maskedWeights: true });
     await new Promise<void>((resolve, reject) => {
       execFile('bash', [join(dir, 'run.sh')], { cwd: dir, timeout: 900_000, maxBuffer: 64 << 20 }, (err, _o, stderr) => {
         if (err) reject(new TesaError('RUN_FAILED', `CUDA kernel bench failed: ${String(stderr).trim().split('\n').slice(-3).join(' | ') || err.message}`, `bundle kept in ${dir}`));

@@ -34,7 +34,8 @@ export interface BundleOp {
   /** The op's name without its variant: ops of one case share mask, weight and peers. */
   caseKey: string;
   variant: string;
-  kind: 'cublas' | 'lib';
+  /** 'cublast': cuBLAS on feature-major activations (Yᵀ = W·Xᵀ), the dense peer of gemm-gather. */
+  kind: 'cublas' | 'cublast' | 'lib';
   kernel: string;
   pattern: string;
   sparsity: number;
@@ -65,6 +66,8 @@ export interface BundleOptions {
   torchPeers?: boolean;
   /** Write each op's masked fp16 weight directly (no python3 needed; larger bundle). */
   maskedWeights?: boolean;
+  /** Also time cuBLAS on feature-major activations per shape (default: when an op uses gemm-gather). */
+  cublasTransposed?: boolean;
 }
 
 export interface Bundle {
@@ -215,6 +218,9 @@ export function writeBenchBundle(dir: string, cases: KernelCase[], opts: BundleO
     });
   }
 
+  if (opts.cublasTransposed ?? ops.some((o) => o.kernel === 'gemm-gather')) {
+    for (const d of ops.filter((o) => o.kind === 'cublas')) ops.push({ ...d, name: `${d.name}-t`, variant: 't', kind: 'cublast', kernel: 'cublas-dense-t' });
+  }
   const reps = opts.reps ?? 50;
   const warmup = opts.warmup ?? 10;
   const flush = opts.flush ?? true;

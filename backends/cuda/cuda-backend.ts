@@ -17,7 +17,7 @@ import type { Backend, Capabilities, CompileOptions, CompiledModel, KernelArtifa
 import { buildKernelLibrary, ensureCudaRunner } from './build.js';
 import { cudaFingerprint, type CudaFingerprint } from './fingerprint.js';
 import { toHalfArray } from './half.js';
-import { cudaKernelHash, lowerGemm } from './lower.js';
+import { cudaKernelHash, engineForSm, lowerGemm } from './lower.js';
 import { planGemms } from './planner.js';
 
 export interface CudaBackendOptions {
@@ -109,7 +109,8 @@ export class CudaBackend implements Backend {
     let buildMs = 0;
     for (let i = 0; i < gemms.length; i++) {
       const g = gemms[i]!;
-      const lowered = lowerGemm({ M: g.M, N: g.N, K: g.K }, g.pattern, g.mask);
+      // wgmma kernels (gemm-gather) on Hopper, wmma elsewhere.
+      const lowered = lowerGemm({ M: g.M, N: g.N, K: g.K }, g.pattern, g.mask, { engine: engineForSm(fp.details.sm) });
       const masked = new Float32Array(g.w.length);
       for (let j = 0; j < masked.length; j++) masked[j] = g.mask && !g.mask[j] ? 0 : g.w[j]!;
       const weightFile = join(model, `w${i}.f16`);

@@ -6,7 +6,9 @@
  *
  * The candidate runs as compiled by the backend (the loop's runCandidate) so the score judges
  * the kernels that were timed; the dense reference comes from the compiled dense model, once
- * per search. Without a backend (flops cost, unit use) both run in onnxruntime-node.
+ * per search. Without a backend (flops cost, unit use) both run in onnxruntime-node, the
+ * candidate's int8 weights through QuantizeLinear/DequantizeLinear (src/export/qdq.ts) so that
+ * quantization error counts there too; with a backend the gemm-int8 kernels do the rounding.
  */
 import { readFileSync, statSync } from 'node:fs';
 import { extname } from 'node:path';
@@ -15,6 +17,8 @@ import { numel, type Graph, type TensorData } from '../model/graph.js';
 import { randomInputs } from '../model/inputs.js';
 import { runOrt } from '../model/ort.js';
 import { readNpy } from '../util/npy.js';
+import type { ModelSparsity } from '../plan/sparsity.js';
+import { fakeQuantizedWeights, hasInt8, QDQ_MIN_OPSET, quantizedGraph } from '../export/qdq.js';
 import { registerEvaluator, type EvaluationContext, type EvaluationResult, type Evaluator, type EvaluatorInit, type RunInputs } from './evaluator.js';
 
 /** Enough rows for a top-1 agreement finer than quarters on batch-1 models, few enough to keep a trial quick. */
@@ -173,6 +177,13 @@ async function ortOutputs(graph: Graph, inputs: RunInputs): Promise<OutputSet> {
   return out;
 }
 
+/** The graph onnxruntime runs for a candidate: QDQ where int8 (weights only, folded, below opset 13). */
+export function quantizedForOrt(masked: Graph, sparsity: ModelSparsity): { graph: Graph; quantized: string | null } {
+  if (!hasInt8(sparsity)) return { graph: masked, quantized: null };
+  if (masked.opsetVersion >= QDQ_MIN_OPSET) return { graph: quantizedGraph(masked, sparsity).graph, quantized: 'int8 weights and activations (QDQ)' };
+  return { graph: fakeQuantizedWeights(masked, sparsity), quantized: 'int8 weights only (opset below 13)' };
+}
+
 export class FidelityEvaluator implements Evaluator {
   readonly name = 'fidelity';
   readonly needsRun = true;
@@ -205,10 +216,13 @@ export class FidelityEvaluator implements Evaluator {
 
   async evaluate(ctx: EvaluationContext): Promise<EvaluationResult> {
     const dense = await this.denseOutputs(ctx);
+    // Without a backend the candidate runs in onnxruntime: int8 weights go through the quantized
+    // ONNX (QDQ, the kernels' rounding of weights and activations) so the score sees the int8 error.
+    const simulated = ctx.runCandidate ? null : quantizedForOrt(ctx.maskedGraph, ctx.sparsity);
     const per: OutputAgreement[][] = [];
     for (let i = 0; i < this.batches.length; i++) {
       const b = this.batches[i]!;
-      const got = ctx.runCandidate ? ((await ctx.runCandidate(b)).outputs ?? new Map<string, Float32Array>()) : await ortOutputs(ctx.maskedGraph, b);
+      const got = ctx.runCandidate ? ((await ctx.runCandidate(b)).outputs ?? new Map<string, Float32Array>()) : await ortOutputs(simulated!.graph, b);
       per.push(compareOutputs(this.graph, dense[i]!, got));
     }
     const all = per.flat();
@@ -220,7 +234,7 @@ export class FidelityEvaluator implements Evaluator {
       e.mean += o.value / per.length;
       e.min = Math.min(e.min, o.value);
     }
-    return { score, details: { batches: this.batches.length, inputs: this.source, candidate: ctx.runCandidate ? 'compiled' : 'onnxruntime', dense: this.denseSource, outputs: byOutput } };
+    return { score, details: { batches: this.batches.length, inputs: this.source, candidate: ctx.runCandidate ? 'compiled' : 'onnxruntime', ...(simulated?.quantized ? { quantized: simulated.quantized } : {}), dense: this.denseSource, outputs: byOutput } };
   }
 }
 

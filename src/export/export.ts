@@ -3,7 +3,7 @@
  * masks/, model.onnx (verified against the masked model in onnxruntime, fails loudly if not
  * equal), report.md with two SVG plots, and bundle/ (re-compiled from the kernel cache).
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { openStore, type Store, type TrialRecord } from '../../db/store.js';
 import { getBackend } from '../../backends/registry.js';
@@ -19,10 +19,11 @@ import { defaultPatterns, parsePatternName } from '../space/patterns.js';
 import { configFromStored } from '../search/config.js';
 import { pickBest } from '../search/loop.js';
 import { materialize } from '../search/materialize.js';
-import { cacheDir } from '../util/state-dir.js';
+import { cacheDir, ensureDir } from '../util/state-dir.js';
 import { buildConfig, writeJson, writeMasks, writeOnnx, type SparsityConfig } from './artifacts.js';
 import { runBundle, writeBundle, type BundleInfo, type BundleRun } from './bundle.js';
 import { renderReport } from './report.js';
+import { writeQuantized } from './qdq.js';
 import { shrinkChannels, type ShrinkResult } from './shrink.js';
 import { scatterSvg, sparsityBarsSvg } from './svg.js';
 
@@ -115,15 +116,23 @@ export async function exportTrial(opts: ExportOptions): Promise<ExportResult> {
       const caps = backend.capabilities();
       const used = Object.values(trial.candidate.groups).map((g) => g.pattern);
       const patterns = sc.patterns ?? [...new Set([...defaultPatterns(caps), ...used])];
-      const space = buildSearchSpace(graph, layerGroups, capabilitiesFor(caps, [...patterns, ...used]), { patterns, precisions: sc.precisions, groups: sc.groups });
+      const space = buildSearchSpace(graph, layerGroups, capabilitiesFor(caps, [...patterns, ...used]), { patterns, precisions: sc.precisions, groups: sc.groups, propagatePrecision: sc.propagatePrecision, int8Outliers: sc.int8Outliers });
       const mat = materialize({ graph, space, layerGroups: new Map(layerGroups.map((g) => [g.id, g])), channelMultiple: caps.channelMultiple }, trial.candidate);
 
-      mkdirSync(outDir, { recursive: true });
+      // Not mkdirSync({ recursive: true }): under /proc it spins forever on Node 20 (state-dir.ts).
+      try {
+        ensureDir(outDir);
+      } catch (e) {
+        const code = ((e as Error).cause as NodeJS.ErrnoException | undefined)?.code ?? 'error';
+        throw new TesaError('BAD_INPUT', `--out ${outDir}: cannot create the folder (${code})`, 'give a new or empty folder in a writable place', { cause: e });
+      }
       const files: string[] = [];
 
       // Latency: the final interleaved re-measurement when this trial had one, else the trial's own.
       const final = store.listMeasurements(opts.searchId, { kind: 'final', trialId: trial.id }).at(-1);
-      const finalDense = store.listMeasurements(opts.searchId, { kind: 'final-baseline' }).at(-1);
+      const denses = store.listMeasurements(opts.searchId, { kind: 'final-baseline' });
+      // Each re-measured candidate has its own dense pair (trialId set); older stores have one without.
+      const finalDense = denses.filter((m) => m.trialId === trial.id).at(-1) ?? denses.at(-1);
       const b = search.baseline;
       const latency: SparsityConfig['latency'] =
         final && finalDense
@@ -164,6 +173,8 @@ export async function exportTrial(opts: ExportOptions): Promise<ExportResult> {
       const bundle = writeBundle(compiled, join(outDir, 'bundle'));
       files.push('bundle/');
       const bundleRun = opts.measureBundle === false ? null : await runBundle(bundle.dir);
+      const quantization = await writeQuantized({ outDir, config, shrunk: shrink.graph, masked: mat.maskedGraph, sparsity: mat.sparsity, compiled, backend, details: fingerprint.details, seed: sc.seed });
+      if (quantization) files.push(quantization.config.file);
 
       const points = trials
         .filter((t) => t.status === 'ok' && t.latencyRatio !== null && t.quality !== null)
@@ -174,7 +185,7 @@ export async function exportTrial(opts: ExportOptions): Promise<ExportResult> {
       writeFileSync(join(outDir, 'sparsity.svg'), sparsityBarsSvg({ rows: config.layers.map((l) => ({ label: l.weight, before: l.sparsityBefore, after: l.sparsityAfter })), title: `trial #${trial.seq}: sparsity per layer` }));
       files.push('scatter.svg', 'sparsity.svg');
       const sameMachine = search.fingerprintId === null || search.fingerprintId === fingerprint.id;
-      writeFileSync(join(outDir, 'report.md'), renderReport({ search, trial, trials, config, shrink, verification, bundle, bundleRun, sameMachine, files: { scatter: 'scatter.svg', sparsity: 'sparsity.svg' }, onnxBytes }));
+      writeFileSync(join(outDir, 'report.md'), renderReport({ search, trial, trials, config, shrink, verification, bundle, bundleRun, sameMachine, files: { scatter: 'scatter.svg', sparsity: 'sparsity.svg' }, onnxBytes, ...(quantization ? { quantization } : {}) }));
       files.push('report.md');
       return {
         dir: outDir,

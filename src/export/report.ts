@@ -7,6 +7,7 @@ import type { SearchRecord, TrialRecord } from '../../db/store.js';
 import type { SparsityConfig } from './artifacts.js';
 import type { BundleInfo, BundleRun } from './bundle.js';
 import type { ShrinkResult } from './shrink.js';
+import { quantizationReport, type QuantizationConfig } from './qdq.js';
 
 export interface ReportInput {
   search: SearchRecord;
@@ -20,6 +21,8 @@ export interface ReportInput {
   sameMachine: boolean;
   files: { scatter: string; sparsity: string };
   onnxBytes: number;
+  /** The quantized ONNX (qdq.ts), when the trial has int8 weights. */
+  quantization?: { config: QuantizationConfig; bytes: number };
 }
 
 const pct = (v: number | null | undefined) => (v === null || v === undefined ? '–' : `${(v * 100).toFixed(1)}%`);
@@ -72,10 +75,13 @@ export function renderReport(r: ReportInput): string {
     L.push('');
   }
 
+  if (r.quantization) L.push(...quantizationReport(r.quantization.config, r.quantization.bytes));
+
   L.push('## Files', '');
   L.push('- `config.json` — the sparsity config: per group and per layer pattern, ratio, precision, sparsity before/after propagation; latencies; target fingerprint.');
   L.push('- `masks/` — one uint8 `.npy` per pruned weight (1 = kept, the weight\'s shape); `masks/index.json` maps weight names to files.');
   L.push(`- \`model.onnx\` (${r.onnxBytes} bytes) — the pruned model: pruned weights zeroed, dead channels of coarse-pruned groups removed; verified against the masked model in onnxruntime.`);
+  if (r.quantization) L.push(`- \`${r.quantization.config.file}\` — the int8 model as ONNX QuantizeLinear/DequantizeLinear (see Quantization above).`);
   L.push(`- \`bundle/\` — runner, ${r.bundle.kernels} kernel libraries, manifest and weights; \`bundle/run --json\` times the model on this machine (${r.bundle.threads} thread${r.bundle.threads === 1 ? '' : 's'}).`);
   L.push('');
   return L.join('\n');

@@ -28,6 +28,12 @@ export interface ShrinkResult {
   groups: GroupShrink[];
   parametersBefore: number;
   parametersAfter: number;
+  /**
+   * Constants that shrank, by their name in the shrunk graph → their name in the masked graph
+   * (the same name unless the constant was also read outside the channel space and had to be
+   * copied under a new name).
+   */
+  shrunkConstants: Map<string, string>;
 }
 
 /** Elements of every float constant the graph reads (what `tesa inspect` counts as parameters). */
@@ -190,22 +196,25 @@ function planChannelSpace(graph: Graph, start: string, startAxis: number, size: 
   return plan;
 }
 
-function setConst(g: Graph, name: string, r: { data: TensorData; shape: number[] }, users: ReadonlyMap<string, Node[]>, inside: ReadonlySet<string>): string {
+function setConst(g: Graph, name: string, r: { data: TensorData; shape: number[] }, users: ReadonlyMap<string, Node[]>, inside: ReadonlySet<string>, shrunk: Map<string, string>): string {
   // A constant also read outside the channel space keeps its old value under its old name.
   const shared = (users.get(name) ?? []).some((n) => !inside.has(n.name));
   const t = g.tensors.get(name)!;
+  const origin = shrunk.get(name) ?? name;
   if (!shared) {
     g.tensors.set(name, { ...t, data: r.data, shape: r.shape });
+    shrunk.set(name, origin);
     return name;
   }
   let fresh = `${name}_shrunk`;
   for (let k = 2; g.tensors.has(fresh); k++) fresh = `${name}_shrunk${k}`;
   g.tensors.set(fresh, { ...t, name: fresh, data: r.data, shape: r.shape });
+  shrunk.set(fresh, origin);
   return fresh;
 }
 
 /** Removes channels `drop` from the channel space `plan` in graph `g` (mutated). */
-function applyPlan(g: Graph, plan: Plan, drop: ReadonlySet<number>): void {
+function applyPlan(g: Graph, plan: Plan, drop: ReadonlySet<number>, shrunk: Map<string, string>): void {
   const users = consumers(g);
   const nodeByName = new Map(g.nodes.map((n) => [n.name, n]));
   const inside = new Set<string>([...plan.through, ...plan.producers.keys(), ...plan.readers.keys()]);
@@ -214,7 +223,7 @@ function applyPlan(g: Graph, plan: Plan, drop: ReadonlySet<number>): void {
     if (!name) return;
     const t = g.tensors.get(name)!;
     if (!t.data) return;
-    n.inputs[slot] = setConst(g, name, dropAlong(t.data, t.shape, axis, drop), users, inside);
+    n.inputs[slot] = setConst(g, name, dropAlong(t.data, t.shape, axis, drop), users, inside, shrunk);
   };
   for (const [node, pw] of plan.producers) {
     const n = nodeByName.get(node)!;
@@ -290,6 +299,7 @@ function startOf(g: Graph, group: LayerGroup): { tensor: string; axis: number } 
 export function shrinkChannels(masked: Graph, groups: readonly LayerGroup[]): ShrinkResult {
   const g = cloneGraph(masked);
   const out: GroupShrink[] = [];
+  const shrunk = new Map<string, string>();
   for (const group of groups) {
     if (!group.coarsePrunable) {
       out.push({ group: group.id, size: group.size, removed: 0, skipped: 'not coarse-prunable' });
@@ -308,7 +318,7 @@ export function shrinkChannels(masked: Graph, groups: readonly LayerGroup[]): Sh
         out.push({ group: group.id, size, removed: 0, skipped: 'no channel is dead in every reader' });
         continue;
       }
-      applyPlan(g, plan, drop);
+      applyPlan(g, plan, drop, shrunk);
       out.push({ group: group.id, size, removed: drop.size });
     } catch (e) {
       if (!(e instanceof Unsupported)) throw e;
@@ -316,7 +326,8 @@ export function shrinkChannels(masked: Graph, groups: readonly LayerGroup[]): Sh
     }
   }
   dropUnused(g);
-  return { graph: g, groups: out, parametersBefore: parameterCount(masked), parametersAfter: parameterCount(g) };
+  for (const name of [...shrunk.keys()]) if (!g.tensors.has(name)) shrunk.delete(name);
+  return { graph: g, groups: out, parametersBefore: parameterCount(masked), parametersAfter: parameterCount(g), shrunkConstants: shrunk };
 }
 
 /** Constants no node reads any more (the old copies of shared constants) leave the graph. */

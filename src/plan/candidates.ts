@@ -70,3 +70,75 @@ export function enumeratePlans(prob: SparseGemmProblem, pattern: Pattern): Spars
   if (kept <= SPECIALIZED_MAX_KEPT) add({ family: 'specialized', embedValues: true });
   return out;
 }
+
+/**
+ * A rough multiply-add count of a plan, for ranking candidates before any is built: stored
+ * block elements for covers, and a gather penalty of 2× per weight for row lists (CSR, residuals).
+ */
+export function estimatedWork(prob: SparseGemmProblem, plan: SparsePlan): number {
+  const kept = countKept(prob.mask);
+  switch (plan.family) {
+    case 'bsr': {
+      const b = bsrCover(prob, plan.r, plan.c, plan.minFill ?? 1);
+      const covered = b.cols.length * plan.r * plan.c;
+      if ((plan.minFill ?? 1) <= 1) return covered;
+      // kept weights outside the well-filled blocks go to the CSR residual
+      let inBlocks = 0;
+      for (let br = 0; br + 1 < b.rowPtr.length; br++) {
+        for (let q = b.rowPtr[br]!; q < b.rowPtr[br + 1]!; q++) {
+          for (let i = 0; i < plan.r; i++) {
+            const row = (br * plan.r + i) * prob.k + b.cols[q]! * plan.c;
+            for (let c = 0; c < plan.c; c++) inBlocks += prob.mask[row + c]!;
+          }
+        }
+      }
+      return covered + 2 * (kept - inBlocks);
+    }
+    case 'shrunk': {
+      const rows = new Uint8Array(prob.n);
+      const cols = new Uint8Array(prob.k);
+      for (let n = 0; n < prob.n; n++) {
+        for (let k = 0; k < prob.k; k++) {
+          if (prob.mask[n * prob.k + k]) {
+            rows[n] = 1;
+            cols[k] = 1;
+          }
+        }
+      }
+      return countKept(rows) * countKept(cols);
+    }
+    case 'tile':
+      return kept * 1.2;
+    case 'specialized':
+      return kept * 1.5;
+    case 'csr':
+      return kept * 2;
+    default:
+      return prob.n * prob.k;
+  }
+}
+
+/** Sparse candidates timed per op in the compile path (dense comes on top). */
+export const MAX_COMPILE_CANDIDATES = 3;
+
+/**
+ * The compile path's candidates: the pattern's own plan when there is one, then the cheapest
+ * others by estimated work (ties keep enumeration order), at most MAX_COMPILE_CANDIDATES in all.
+ * Building and timing every enumerated plan per op and per trial costs more than a search
+ * can spend; the ranking keeps the plans that can win.
+ */
+export function compileCandidates(prob: SparseGemmProblem, pattern: Pattern, plans: readonly SparsePlan[]): SparsePlan[] {
+  const p = parsePattern(pattern, 'pattern');
+  const native = (x: SparsePlan): boolean =>
+    (p.kind === 'block' && x.family === 'bsr' && x.r === p.rows && x.c === p.cols && !x.minFill) ||
+    (p.kind === 'tile' && x.family === 'tile') ||
+    ((p.kind === 'row' || p.kind === 'col' || p.kind === 'channel') && x.family === 'shrunk') ||
+    ((p.kind === 'fine' || p.kind === 'nm') && x.family === 'csr');
+  const first = plans.find(native);
+  const rest = plans
+    .filter((x) => x !== first)
+    .map((x, i) => ({ x, i, w: estimatedWork(prob, x) }))
+    .sort((a, b) => a.w - b.w || a.i - b.i)
+    .map((e) => e.x);
+  return [...(first ? [first] : []), ...rest].slice(0, MAX_COMPILE_CANDIDATES);
+}

@@ -4,8 +4,8 @@
  * Expected error (no data beyond the activation range): rounding errors are uniform in
  * [−s/2, s/2] (variance s²/12) and independent of the values, so per output channel n
  *   E[Δy²] ≈ Σ_k kept · (E[x²]·s_n²/12 + W[n,k]²·s_x²/12)   and   E[y²] ≈ E[x²]·‖W_n‖²,
- * giving relErr = sqrt(Σ_n E[Δy²] / Σ_n E[y²]). fp32 outliers carry no weight error and
- * pruned elements none at all. `measuredRelativeError` is the same quantity on real outputs.
+ * giving relErr = sqrt(Σ_n E[Δy²] / Σ_n E[y²]). fp32 outliers carry no error (weight or
+ * activation) and pruned elements none at all. `measuredRelativeError` is the same quantity on real outputs.
  */
 import type { QuantizedWeight } from './weights.js';
 
@@ -40,9 +40,11 @@ export function expectedRelativeError(e: LayerErrorInputs): LayerQuantError {
       const v = w[i]!;
       signal += v * v;
       const inInt8 = e.int8Mask ? e.int8Mask[i] === 1 : v !== 0;
-      if (inInt8) wNoise += (s * s) / 12;
-      // Outliers still multiply the quantized activation (the kernels quantize X once).
-      if (v !== 0) xNoise += (v * v * sx * sx) / 12;
+      // fp32 outliers multiply the unquantized X (the kernels' outlier part reads X in fp32).
+      if (inInt8) {
+        wNoise += (s * s) / 12;
+        xNoise += (v * v * sx * sx) / 12;
+      }
     }
   }
   const denom = ex2 * signal;

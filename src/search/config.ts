@@ -36,14 +36,33 @@ export interface SearchConfig {
   /** fidelity: calibration file and, for a raw float32 file, its shape. */
   calibration?: string;
   calibrationShape?: number[];
-  /** Rounds of A-B-A-B interleaving for the final re-measurement; 0 skips it. */
+  /** --propagate-precision: the bit-width rule applied to every candidate (SearchSpace.propagatePrecision). */
+  propagatePrecision?: boolean;
+  /** --int8-outliers: fp32 outlier fraction of int8 weights (SearchSpace.int8Outliers); absent = 0. */
+  int8Outliers?: number;
+  /** Pairs (A-B rounds) of the final interleaved re-measurement, at least; 0 skips it. */
   finalRounds: number;
+  /** Candidates the final re-measurement tries, best first, until one holds the budget. */
+  finalAttempts: number;
+  /**
+   * 'on': the backend times each sparse op's plans against dense while compiling (slow on a
+   * loaded machine, cached per op); 'off': cached decisions and the density thresholds only.
+   */
+  planPicking: 'on' | 'off';
 }
 
 export const DEFAULT_MODEL = 'zoo:mlp';
 export const DEFAULT_MAX_TRIALS = 16;
-/** The trial loop's cap; the final re-measurement comes after it, so the default run ends within 5 minutes. */
-export const DEFAULT_TIME_LIMIT_MS = 4 * 60_000;
+/**
+ * The trial loop's cap (no trial is started that would not end within it); the final
+ * re-measurement comes after it, so the default run ends within 5 minutes even when trials
+ * take a minute each (timed plan picking on a loaded 2-core machine).
+ */
+export const DEFAULT_TIME_LIMIT_MS = 3.5 * 60_000;
+/** Pairs of the final re-measurement: six give a t interval with 5 degrees of freedom. */
+export const DEFAULT_FINAL_ROUNDS = 6;
+/** The best and at most two fallbacks. */
+export const DEFAULT_FINAL_ATTEMPTS = 3;
 
 /** `0.7` (a ratio of the dense latency, in (0, 1]) or `12ms` / `1.5s` (absolute): the CLI's shared parser. */
 export function parseBudget(text: string, option = '--latency-budget'): Budget {
@@ -112,9 +131,13 @@ export interface RawOptimizeOptions {
   finetuneCmd?: string;
   finetuneTimeout?: string;
   finalRounds?: string;
+  finalAttempts?: string;
+  planPicking?: string;
   evaluatorTimeout?: string;
   calibration?: string;
   calibrationShape?: string;
+  propagatePrecision?: boolean;
+  int8Outliers?: string;
 }
 
 export const TARGETS = ['cpu'] as const;
@@ -144,11 +167,23 @@ export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: num
     threads: raw.threads === undefined ? defaultThreads : parsePositiveInt(raw.threads, '--threads', 1024),
     finetuneCmd: raw.finetuneCmd === undefined ? null : nonEmpty(raw.finetuneCmd, '--finetune-cmd'),
     finetuneTimeoutMs: raw.finetuneTimeout === undefined ? 10 * 60_000 : parseDuration(raw.finetuneTimeout, '--finetune-timeout'),
-    finalRounds: raw.finalRounds === undefined ? 4 : raw.finalRounds.trim() === '0' ? 0 : parsePositiveInt(raw.finalRounds, '--final-rounds', 100),
+    finalRounds: raw.finalRounds === undefined ? DEFAULT_FINAL_ROUNDS : raw.finalRounds.trim() === '0' ? 0 : parsePositiveInt(raw.finalRounds, '--final-rounds', 100),
+    finalAttempts: raw.finalAttempts === undefined ? DEFAULT_FINAL_ATTEMPTS : parsePositiveInt(raw.finalAttempts, '--final-attempts', 100),
+    planPicking: parseChoice(raw.planPicking ?? 'on', '--plan-picking', ['on', 'off'] as const),
     ...(raw.evaluatorTimeout === undefined ? {} : { evaluatorTimeoutMs: parseDuration(raw.evaluatorTimeout, '--evaluator-timeout') }),
     ...(raw.calibration === undefined ? {} : { calibration: resolvePath(nonEmpty(raw.calibration, '--calibration')) }),
     ...(raw.calibrationShape === undefined ? {} : { calibrationShape: parseDims(raw.calibrationShape, '--calibration-shape') }),
+    ...(raw.propagatePrecision === true ? { propagatePrecision: true } : {}),
+    ...(raw.int8Outliers === undefined ? {} : { int8Outliers: parseFraction(raw.int8Outliers, '--int8-outliers', 0.5) }),
   };
+}
+
+/** A number in [0, max], e.g. `0.01`. */
+export function parseFraction(text: string, option: string, max = 1): number {
+  const t = text.trim();
+  const v = Number(t);
+  if (t === '' || !Number.isFinite(v) || v < 0 || v > max) throw badInput(`${option} ${JSON.stringify(text)} must be a number from 0 to ${max}`, `for example ${option} 0.01`);
+  return v;
 }
 
 function nonEmpty(v: string, option: string): string {
@@ -176,10 +211,14 @@ export function configFromStored(model: string, target: string, strategy: string
     threads: o.threads ?? 1,
     finetuneCmd: o.finetuneCmd ?? null,
     finetuneTimeoutMs: o.finetuneTimeoutMs ?? 10 * 60_000,
-    finalRounds: o.finalRounds ?? 4,
+    finalRounds: o.finalRounds ?? DEFAULT_FINAL_ROUNDS,
+    finalAttempts: o.finalAttempts ?? DEFAULT_FINAL_ATTEMPTS,
+    planPicking: o.planPicking ?? 'on',
     ...(o.evaluatorTimeoutMs === undefined ? {} : { evaluatorTimeoutMs: o.evaluatorTimeoutMs }),
     ...(o.calibration === undefined ? {} : { calibration: o.calibration }),
     ...(o.calibrationShape === undefined ? {} : { calibrationShape: o.calibrationShape }),
+    ...(o.propagatePrecision === true ? { propagatePrecision: true } : {}),
+    ...(o.int8Outliers === undefined ? {} : { int8Outliers: o.int8Outliers }),
   };
 }
 

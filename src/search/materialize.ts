@@ -9,6 +9,7 @@ import { cloneGraph, type Graph } from '../model/graph.js';
 import { makeGroupMasks, makeMask, type WeightView } from '../prune/masks.js';
 import { applyAttributes } from '../tesa/apply.js';
 import { propagateMasks } from '../tesa/masks.js';
+import { propagatedInt8 } from '../tesa/precision.js';
 import { prunableWeights, type PrunableWeight } from '../tesa/weights.js';
 import type { LayerGroup } from '../tesa/layer-group.js';
 import type { ModelSparsity, Pattern, Precision } from '../plan/sparsity.js';
@@ -85,6 +86,12 @@ export function materialize(ctx: MaterializeContext, candidate: Candidate): Mate
     }
   }
 
+  // --propagate-precision: the bit-width rule may lower neighbours of int8 layers to int8 too.
+  if (space.propagatePrecision) {
+    const widths = new Map([...prunable.keys()].map((w) => [w, choiceOf.get(w)?.precision ?? 'fp32'] as const));
+    for (const [w, precision] of propagatedInt8(graph, widths)) choiceOf.set(w, { pattern: choiceOf.get(w)?.pattern ?? 'dense', precision });
+  }
+
   const prop = propagateMasks(graph, initial);
   const sparsity: ModelSparsity = new Map();
   const summary: SparsitySummary = {};
@@ -103,6 +110,7 @@ export function materialize(ctx: MaterializeContext, candidate: Candidate): Mate
         precision: choice?.precision ?? 'fp32',
         shape: [...v.shape],
         mask,
+        ...(choice?.precision === 'int8' && (space.int8Outliers ?? 0) > 0 ? { outliers: space.int8Outliers } : {}),
       });
     }
   }

@@ -21,6 +21,10 @@ export interface SpaceOptions {
   minRatio?: number;
   maxRatio?: number;
   ratioStep?: number;
+  /** See SearchSpace.propagatePrecision. */
+  propagatePrecision?: boolean;
+  /** See SearchSpace.int8Outliers (a fraction in [0, 0.5]). */
+  int8Outliers?: number;
 }
 
 export const DEFAULT_RATIO_RANGE: { minRatio: number; maxRatio: number; ratioStep: number } = { minRatio: 0, maxRatio: 0.95, ratioStep: 0.05 };
@@ -102,7 +106,13 @@ export function buildSearchSpace(graph: Graph, layerGroups: LayerGroup[], caps: 
   }
   const mean = density.reduce((a, b) => a + b, 0) / Math.max(1, density.length);
   groups.forEach((g, i) => (g.importance = mean > 0 ? density[i]! / mean : 1));
-  return { groups };
+  const precisionRules: Pick<SearchSpace, 'propagatePrecision' | 'int8Outliers'> = {};
+  if (options.propagatePrecision === true && precisions.includes('int8')) precisionRules.propagatePrecision = true;
+  if (options.int8Outliers !== undefined && options.int8Outliers > 0 && precisions.includes('int8')) {
+    if (!(options.int8Outliers <= 0.5)) throw badInput(`--int8-outliers ${options.int8Outliers} is outside [0, 0.5]`, 'for example --int8-outliers 0.01 keeps the largest 1% of each int8 weight in fp32');
+    precisionRules.int8Outliers = options.int8Outliers;
+  }
+  return { groups, ...precisionRules };
 }
 
 function definedOnly(o: SpaceOptions): Partial<typeof DEFAULT_RATIO_RANGE> {

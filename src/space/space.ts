@@ -37,4 +37,14 @@ export interface GroupSpace {
 
 export interface SearchSpace {
   groups: GroupSpace[];
+  /**
+   * Apply the paper's bit-width propagation rule (src/tesa/precision.ts) to every candidate
+   * before it is compiled: int8 spreads to neighbouring linear layers of similar size.
+   */
+  propagatePrecision?: boolean;
+  /**
+   * Fraction of an int8 weight's kept elements (the largest |w|) left in fp32 as outliers: the
+   * mixed decomposition (paper Figure 7). Default 0: precision int8 is pure int8.
+   */
+  int8Outliers?: number;
 }

@@ -8,6 +8,7 @@
 import { consumers, type Graph, type Node } from '../model/graph.js';
 import { DEFAULT_BITS, SparsityAttr } from './attributes.js';
 import { prunableOf, prunableWeights, type PrunableWeight } from './weights.js';
+import type { Precision } from '../plan/sparsity.js';
 
 export function neighbourWidth(bits: number, elements: number, neighbourElements: number): number {
   const bn = (bits * elements) / neighbourElements;
@@ -67,4 +68,27 @@ export function propagatePrecision(graph: Graph, attrs: Map<string, SparsityAttr
     if (!changed) break;
   }
   return changes;
+}
+
+/**
+ * The rule as the search applies it (`--propagate-precision`): every prunable weight starts at
+ * its candidate's width (int8 → 8 bits, anything else 32), the rule runs to its fixpoint, and
+ * each MatMul/Gemm weight whose whole width came down to 8 becomes int8. Only linear weights
+ * change: they are the ones the int8 kernels and the quantized export serve. Returns the
+ * weights that changed precision (name → 'int8').
+ */
+export function propagatedInt8(graph: Graph, precisions: ReadonlyMap<string, Precision>): Map<string, Precision> {
+  const attrs = new Map<string, SparsityAttr>();
+  const linear = new Set<string>();
+  for (const p of prunableWeights(graph)) {
+    attrs.set(p.weight, new SparsityAttr(p.shape, precisions.get(p.weight) === 'int8' ? 8 : DEFAULT_BITS));
+    if ((p.opType === 'MatMul' || p.opType === 'Gemm') && p.shape.length === 2) linear.add(p.weight);
+  }
+  propagatePrecision(graph, attrs);
+  const changed = new Map<string, Precision>();
+  for (const [w, a] of attrs) {
+    if (!linear.has(w) || precisions.get(w) === 'int8') continue;
+    if (a.uniformBits() && a.defaultBits <= 8) changed.set(w, 'int8');
+  }
+  return changed;
 }

@@ -61,8 +61,10 @@ function trialSummary(t: TrialRecord): string {
   if (choices.length === 0) return 'dense';
   const mean = choices.reduce((a, c) => a + c.ratio, 0) / choices.length;
   const patterns = [...new Set(choices.filter((c) => c.ratio > 0).map((c) => c.pattern))];
-  const precisions = [...new Set(choices.map((c) => c.precision))];
-  return `mean ${Math.round(mean * 100)}% ${patterns.join(',') || 'dense'}${precisions.length === 1 && precisions[0] === 'fp32' ? '' : ` ${precisions.join(',')}`}`;
+  // Lower precisions as a count of groups ("int8 5/12"): how much of the model was quantized.
+  const lower = [...new Set(choices.map((c) => c.precision))].filter((p) => p !== 'fp32');
+  const counts = lower.map((p) => ` ${p} ${choices.filter((c) => c.precision === p).length}/${choices.length}`).join('');
+  return `mean ${Math.round(mean * 100)}% ${patterns.join(',') || 'dense'}${counts}`;
 }
 
 function bestTrial(s: SearchRecord, trials: TrialRecord[]): TrialRecord | null {

@@ -10,7 +10,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/util/package-root.js';
-import { tempDir } from './helpers.js';
+import { recordSummary, tempDir } from './helpers.js';
 
 const tmp = tempDir('tesa-build-faults-');
 afterAll(() => tmp.cleanup());
@@ -87,6 +87,7 @@ describe('build faults', () => {
     // $CC missing falls back to cc/gcc; with PATH emptied there is no compiler at all.
     const r = compileIn({ CC: '/nonexistent/cc', PATH: '/nonexistent', TESA_CACHE_DIR: join(tmp.dir, 'c0'), DRIVER_DB: join(tmp.dir, 'c0.db') });
     expectOneLine(r, /no C compiler found/);
+    recordSummary({ suite: 'build: compiler missing', faultsInjected: 1, survived: 1, crashes: 0 });
   });
 
   it('a failing compiler is a BUILD_FAILED line; fixed, the same cache compiles', () => {
@@ -99,6 +100,7 @@ describe('build faults', () => {
     // A deterministic failure stays remembered (same compiler, same source): that is the cache
     // doing its job. The message must say so and name the source to look at.
     if (r.code !== 0) expectOneLine(r, /failed to build before/);
+    recordSummary({ suite: 'build: compiler fails', faultsInjected: 1, survived: 1, crashes: 0 });
   });
 
   it('a compiler killed mid-build is one line, and a later build with the same compiler succeeds', async () => {
@@ -122,6 +124,7 @@ describe('build faults', () => {
     const r = compileIn(env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
+    recordSummary({ suite: 'build: compiler SIGKILLed mid-build', faultsInjected: 1, survived: 1, crashes: 0 });
   }, 300_000);
 
   const canMount = spawnSync('unshare', ['-m', 'sh', '-c', 'mount -t tmpfs none /mnt && umount /mnt'], { stdio: 'ignore' }).status === 0;
@@ -137,6 +140,7 @@ describe('build faults', () => {
     const ok = compileIn({ TESA_CACHE_DIR: mnt, DRIVER_DB: db });
     expect(ok.stderr).toBe('');
     expect(ok.code).toBe(0);
+    recordSummary({ suite: 'build: kernel cache on a full disk (2 MiB tmpfs)', faultsInjected: 1, survived: 1, crashes: 0 });
   }, 300_000);
   if (!canMount) console.log('full-disk case skipped: private mount namespaces need root (unshare -m + mount tmpfs)');
 });

@@ -2,24 +2,35 @@
  * Every command and option given bad values through the real binary: each case must end in
  * exactly one `tesa: …` line on stderr and exit code 2, within a timeout, with no stack and no
  * signal, and must leave the store as it was (the database file absent when none existed, the
- * row counts of every table unchanged when one did). Cases are generated from a seeded pool of
- * bad values per option; the quick run takes a seeded sample, the full run all of them.
+ * row counts of every table unchanged when one did).
+ *
+ * Cases are generated per option from the kind of value it takes (a count, a ratio, a
+ * duration, an enum, a list, a file, a folder, dims …): out-of-range numbers, empty list
+ * items, unknown enum values, missing files, folders where files are expected, files where
+ * folders are expected, plus seeded garbage. The regressions (inputs once wrongly accepted
+ * with exit 0) run in every mode; the quick run adds a seeded sample, the full run all cases.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { openStore } from '../../db/store.js';
-import { FULL, rejectionProblem, rng, tempDir, tesa } from './helpers.js';
+import { FULL, type Outcome, type Rng, int, isCrash, pick, recordSummary, rejectionProblem, rng, tempDir, tesa } from './helpers.js';
 
 const tmp = tempDir('tesa-cli-fuzz-');
 const storeDb = join(tmp.dir, 'store', 'tesa.db');
 const notOnnx = join(tmp.dir, 'not-a-model.onnx');
+const emptyFile = join(tmp.dir, 'empty.onnx');
 const aDir = join(tmp.dir, 'a-folder');
+const fullDir = join(tmp.dir, 'full-folder');
+const missing = join(tmp.dir, 'no-such-file');
 
 beforeAll(() => {
   mkdirSync(aDir, { recursive: true });
+  mkdirSync(fullDir, { recursive: true });
+  writeFileSync(join(fullDir, 'something'), 'x');
   writeFileSync(notOnnx, 'this is not protobuf at all\n');
+  writeFileSync(emptyFile, '');
   // A real, migrated, empty store that rejected commands must not change.
   openStore(storeDb).close();
 });
@@ -36,87 +47,219 @@ function storeCounts(path: string): string {
   }
 }
 
-const badNumbers = ['0', '-1', 'abc', 'NaN', '1.5', '1e400', '', ' ', '0x10', '-Infinity'];
-const badDurations = ['0', '-1m', 'abc', '5xs', '1e400h', '', 'm', '--'];
-const badBudgets = ['0', '-1', 'abc', '5xs', 'NaN', '-3ms', '0ms', '', '1e400'];
-const badDbPaths = ['/proc/tesa-no-such/t.db', '/dev/null/t.db'];
+/** What an option takes; each kind has its own bad values. */
+type Kind =
+  | { k: 'count'; min: number; max?: number }
+  | { k: 'ratio' }
+  | { k: 'duration' }
+  | { k: 'budget' }
+  | { k: 'enum'; valid: string }
+  | { k: 'list'; valid: string }
+  | { k: 'file' }
+  | { k: 'model' }
+  | { k: 'folder' }
+  | { k: 'dims'; parts: number }
+  | { k: 'bindings' }
+  | { k: 'pairs'; bad: readonly string[] }
+  | { k: 'id' }
+  | { k: 'command' }
+  | { k: 'db' };
 
-/** Each case: argv, plus whether it names a fresh database (must stay absent) or the shared store. */
+/** Seeded garbage: starts with 'q' so it is never a valid value of any kind. */
+function garbage(r: Rng): string {
+  const chars = 'abcxyz019.,:=-+_ !@#%^&*()[]{};\'"<>?/\\|`~éx∞';
+  let s = 'q';
+  for (let i = int(r, 1, 10); i > 0; i--) s += pick(r, [...chars]);
+  return s;
+}
+
+/** Bad values of one kind: the fixed edge cases plus `extra` seeded garbage strings. */
+function badValues(kind: Kind, r: Rng, extra: number): string[] {
+  const junk = Array.from({ length: extra }, () => garbage(r));
+  switch (kind.k) {
+    case 'count':
+      return ['-1', 'abc', '1.5', 'NaN', '', ' ', '1e400', '0x10', '99999999999999999999', ...(kind.min > 0 ? ['0'] : []), ...(kind.max !== undefined ? [String(kind.max + 1)] : []), ...junk];
+    case 'ratio':
+      return ['100', '150%', '-0.1', '-5%', 'abc', '', 'NaN', '1e400', 'Infinity', ...junk];
+    case 'duration':
+      return ['0', '-1m', 'abc', '5xs', '1e400h', '', 'm', '1h-5m', '0ms', 'NaN', ...junk];
+    case 'budget':
+      return ['0', '-1', '1.5', '2', 'abc', '5xs', 'NaN', '-3ms', '0ms', '', '1e400', ...junk];
+    case 'enum':
+      return ['', ' ', `${kind.valid}x`, `x${kind.valid}`, ...junk];
+    case 'list':
+      return ['', ',', ',,', `${kind.valid},,${kind.valid}`, `,${kind.valid}`, `${kind.valid},`, `${kind.valid},qnope`, ...junk];
+    case 'file':
+      return [missing, aDir, '/proc/tesa-no-such/x', '', ...junk];
+    case 'model':
+      return [missing, `${missing}.onnx`, aDir, notOnnx, emptyFile, '/dev/null', 'zoo:nope', 'zoo:', '', ...junk];
+    case 'folder':
+      return ['/proc/tesa-no-such/x', '/dev/null/x', notOnnx, fullDir, '', ...junk];
+    case 'dims': {
+      const ok = Array.from({ length: kind.parts }, () => '8');
+      const big = Array.from({ length: kind.parts }, () => '65536');
+      return ['axb', '', 'x', ok.join('xx'), [...ok.slice(1), '0'].join('x'), [...ok.slice(1), '-1'].join('x'), [...ok.slice(1), '1e3'].join('x'), [...ok.slice(1), '99999999999999999999'].join('x'), [...ok, '8'].join('x'), big.join('x'), ...junk];
+    }
+    case 'bindings':
+      return ['x', 'batch=0', 'batch=-1', 'batch=abc', '=3', 'batch=', 'batch=1,,seq=2', '', ...junk];
+    case 'pairs':
+      return [...kind.bad, ...junk];
+    case 'id':
+      return ['abc', '-1', '0', '99999', '1.5', '', ' ', '1e3', '0x1', ...junk];
+    case 'command':
+      return ['', ' '];
+    case 'db':
+      return ['/proc/tesa-no-such/t.db', '/dev/null/t.db', aDir, notOnnx];
+  }
+}
+
+/** One option of one command: argv before it, and which database the case gets. */
+interface OptionSpec {
+  argv: string[];
+  /** undefined: the value is the positional argument appended to argv */
+  flag?: string;
+  kind: Kind;
+  db: 'fresh' | 'store' | 'none';
+  /** appended after the value (other required options) */
+  tail?: string[];
+}
+
+const count = (min: number, max?: number): Kind => ({ k: 'count', min, ...(max === undefined ? {} : { max }) });
+const enumOf = (valid: string): Kind => ({ k: 'enum', valid });
+// Whatever optimize accepts by mistake must still end fast.
+const OPT = ['optimize', '--max-trials', '1', '--time-limit', '5s'];
+const optimize = (flag: string, kind: Kind, tail?: string[]): OptionSpec => ({ argv: OPT, flag, kind, db: 'fresh', ...(tail ? { tail } : {}) });
+
+const SPECS: OptionSpec[] = [
+  optimize('--model', { k: 'model' }),
+  optimize('--target', enumOf('cpu')),
+  optimize('--latency-budget', { k: 'budget' }),
+  optimize('--strategy', enumOf('sa')),
+  optimize('--strategy-option', { k: 'pairs', bad: ['coolingRate=abc', '=', 'nokey', 'coolingRate=-1', 'startTemperature=NaN', 'noSuchSetting=1', ''] }),
+  optimize('--max-trials', count(1, 1_000_000)),
+  optimize('--time-limit', { k: 'duration' }),
+  optimize('--seed', count(0)),
+  optimize('--patterns', { k: 'list', valid: 'fine' }),
+  optimize('--patterns', { k: 'pairs', bad: ['nope', 'block:0x0', 'nm:5:4', 'tile:-1', 'block:axb', 'block:1x1'] }),
+  optimize('--precisions', { k: 'list', valid: 'fp32' }),
+  optimize('--precisions', { k: 'pairs', bad: ['int3', 'fp64', 'FP32'] }),
+  optimize('--groups', enumOf('on')),
+  optimize('--evaluator', { k: 'pairs', bad: ['nope', '', 'cmd:', 'fidelity:', 'proxyx'] }),
+  optimize('--evaluator-timeout', { k: 'duration' }),
+  optimize('--calibration', { k: 'file' }),
+  optimize('--calibration-shape', { k: 'dims', parts: 2 }, ['--calibration', notOnnx, '--evaluator', 'fidelity']),
+  optimize('--cost', enumOf('latency')),
+  optimize('--threads', count(1, 1024)),
+  optimize('--finetune-cmd', { k: 'command' }),
+  optimize('--finetune-timeout', { k: 'duration' }),
+  optimize('--final-rounds', count(0, 100)),
+  { argv: OPT, flag: '--db', kind: { k: 'db' }, db: 'none' },
+
+  { argv: ['propagate', 'zoo:mlp'], flag: '--init', kind: { k: 'pairs', bad: ['*=nope:0.5', '*=fine:150', '*=fine:-0.1', '*=fine:abc', 'noeq', '*=block:0x4:0.5', '', '*=fine:'] }, db: 'none' },
+  { argv: ['propagate', 'zoo:mlp', '--init', '*=fine:0.5'], flag: '--groups', kind: enumOf('on'), db: 'none' },
+  { argv: ['propagate', 'zoo:mlp', '--init', '*=fine:0.5'], flag: '--seed', kind: count(0), db: 'none' },
+  { argv: ['propagate'], kind: { k: 'model' }, db: 'none', tail: ['--init', '*=fine:0.5'] },
+  { argv: ['inspect'], kind: { k: 'model' }, db: 'none' },
+  { argv: ['inspect', 'zoo:mlp'], flag: '--dim', kind: { k: 'bindings' }, db: 'none' },
+
+  { argv: ['list'], flag: '--status', kind: { k: 'list', valid: 'done' }, db: 'store' },
+  { argv: ['list'], flag: '--status', kind: enumOf('done'), db: 'store' },
+  ...['show', 'resume', 'pause', 'continue', 'stop', 'watch'].map((c): OptionSpec => ({ argv: [c], kind: { k: 'id' }, db: 'store' })),
+  { argv: ['export'], kind: { k: 'id' }, db: 'store', tail: ['--out', join(tmp.dir, 'export-out')] },
+  { argv: ['show', '1'], flag: '--events', kind: count(0), db: 'store' },
+  { argv: ['export', '1', '--out', join(tmp.dir, 'export-out')], flag: '--trial', kind: count(1), db: 'store' },
+  { argv: ['export', '1'], flag: '--out', kind: { k: 'folder' }, db: 'store' },
+  ...[['list'], ['show', '1'], ['resume', '1'], ['export', '1', '--out', join(tmp.dir, 'export-out')], ['daemon', 'start'], ['daemon', 'status'], ['daemon', 'stop'], ['watch', '1'], ['pause', '1']].map(
+    (argv): OptionSpec => ({ argv, flag: '--db', kind: { k: 'db' }, db: 'none' }),
+  ),
+  { argv: ['daemon', 'stop'], flag: '--timeout', kind: { k: 'duration' }, db: 'fresh' },
+  { argv: ['daemon', 'run'], flag: '--poll', kind: count(1), db: 'fresh' },
+
+  { argv: ['bench', 'model'], kind: { k: 'model' }, db: 'none' },
+  { argv: ['bench', 'model', 'zoo:mlp'], flag: '--threads', kind: count(1), db: 'none' },
+  { argv: ['bench', 'model', 'zoo:mlp'], flag: '--rounds', kind: count(1), db: 'none' },
+  { argv: ['bench', 'model', 'zoo:mlp'], flag: '--isa', kind: enumOf('avx2'), db: 'none' },
+  { argv: ['bench', 'model', 'zoo:mlp'], flag: '--dim', kind: { k: 'bindings' }, db: 'none' },
+  { argv: ['bench', 'kernel'], flag: '--shape', kind: { k: 'dims', parts: 3 }, db: 'none' },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8'], flag: '--op', kind: enumOf('matmul'), db: 'none' },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8'], flag: '--threads', kind: count(1), db: 'none' },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8'], flag: '--isa', kind: enumOf('avx2'), db: 'none' },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8'], flag: '--target', kind: enumOf('cpu'), db: 'none' },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8'], flag: '--precision', kind: enumOf('fp32'), db: 'none' },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8'], flag: '--pattern', kind: { k: 'pairs', bad: ['nope', 'block:0x0', 'block:1x1', 'nm:5:4', 'tile:0', ''] }, db: 'none', tail: ['--sparsity', '0.5'] },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8', '--pattern', 'fine'], flag: '--sparsity', kind: { k: 'ratio' }, db: 'none' },
+  { argv: ['bench', 'kernel', '--shape', '8x8x8', '--precision', 'int8'], flag: '--outliers', kind: { k: 'ratio' }, db: 'none' },
+];
+
+/** Inputs once wrongly accepted with exit 0 (issue 11): run in every mode. */
+const REGRESSIONS: Case[] = [
+  { args: ['bench', 'kernel', '--shape', '8x8x8', '--sparsity', '1.5'], db: 'none' },
+  { args: ['bench', 'kernel', '--shape', '8x8x8', '--precision', 'int3'], db: 'none' },
+  { args: [...OPT, '--precisions', 'fp32,,'], db: 'fresh' },
+  { args: [...OPT, '--calibration', '/missing'], db: 'fresh' },
+  { args: ['bench', 'kernel', '--shape', '8x8x8', '--outliers', '0.01'], db: 'none' },
+  { args: ['propagate', 'zoo:mlp', '--init', '*=fine:0.5', '--seed', ''], db: 'none' },
+];
+
 interface Case {
   args: string[];
   db: 'fresh' | 'store' | 'none';
 }
 
-function generateCases(): Case[] {
+function generateCases(extra: number): Case[] {
+  const r = rng('cli-fuzz-values');
   const out: Case[] = [];
-  // Whatever optimize accepts by mistake must still end fast.
-  const opt = (flag: string, v: string): Case => ({ args: ['optimize', '--max-trials', '1', '--time-limit', '5s', flag, v], db: 'fresh' });
-  for (const v of badBudgets) out.push(opt('--latency-budget', v));
-  for (const v of badNumbers) {
-    out.push(opt('--max-trials', v));
-    out.push(opt('--threads', v));
+  for (const s of SPECS) {
+    for (const v of badValues(s.kind, r, extra)) {
+      const args = s.flag === undefined ? [...s.argv, v] : [...s.argv, s.flag, v];
+      out.push({ args: [...args, ...(s.tail ?? [])], db: s.db });
+    }
   }
-  for (const v of ['-1', 'abc', '1.5', 'NaN']) out.push(opt('--seed', v), opt('--final-rounds', v));
-  for (const v of badDurations) out.push(opt('--time-limit', v), opt('--evaluator-timeout', v));
-  for (const v of ['nope', 'block:0x0', 'nm:5:4', 'tile:-1', ',', 'fine,nope', 'block:axb']) out.push(opt('--patterns', v));
-  for (const v of ['int3', '', 'fp32,,']) out.push(opt('--precisions', v));
-  for (const v of ['nope', '']) out.push(opt('--strategy', v), opt('--target', v), opt('--cost', v), opt('--evaluator', v));
-  for (const v of ['maybe', '']) out.push(opt('--groups', v));
-  for (const v of ['coolingRate=abc', '=', 'nokey', 'coolingRate=-1', 'startTemperature=NaN', 'noSuchSetting=1']) out.push(opt('--strategy-option', v));
-  for (const v of ['/nonexistent/model.onnx', 'zoo:nope', '', notOnnx, aDir]) out.push(opt('--model', v));
-  out.push(opt('--calibration', '/nonexistent.npy'), opt('--calibration-shape', 'axb'));
-  for (const p of badDbPaths) out.push({ args: ['optimize', '--max-trials', '1', '--db', p], db: 'none' });
-
-  for (const v of ['*=nope:0.5', '*=fine:150', '*=fine:-0.1', '*=fine:abc', 'noeq', '*=block:0x4:0.5']) {
-    out.push({ args: ['propagate', 'zoo:mlp', '--init', v], db: 'none' });
-  }
-  out.push({ args: ['propagate', 'zoo:mlp', '--groups', 'maybe'], db: 'none' }, { args: ['propagate', '/nonexistent.onnx'], db: 'none' });
-  for (const m of ['/nonexistent.onnx', notOnnx, aDir, '/dev/null', 'zoo:nope']) out.push({ args: ['inspect', m], db: 'none' });
-  for (const d of ['x', 'batch=0', 'batch=-1', 'batch=abc', '=3']) out.push({ args: ['inspect', 'zoo:mlp', '--dim', d], db: 'none' });
-
-  out.push({ args: ['list', '--status', 'nope'], db: 'store' });
-  for (const id of ['abc', '-1', '0', '99999', '1.5', '']) {
-    for (const cmd of ['show', 'resume', 'pause', 'continue', 'stop', 'export', 'watch']) out.push({ args: [cmd, id], db: 'store' });
-  }
-  for (const v of ['-1', 'abc']) out.push({ args: ['show', '1', '--events', v], db: 'store' });
-  out.push({ args: ['export', '1', '--trial', 'abc'], db: 'store' }, { args: ['export', '1', '--out', '/proc/tesa-no-such'], db: 'store' });
-  for (const p of badDbPaths) {
-    for (const cmd of [['list'], ['show', '1'], ['daemon', 'start'], ['daemon', 'status'], ['daemon', 'stop'], ['watch', '1']]) out.push({ args: [...cmd, '--db', p], db: 'none' });
-  }
-  out.push({ args: ['daemon', 'stop', '--timeout', 'abc'], db: 'fresh' });
-
-  out.push({ args: ['bench', 'model', '/nonexistent.onnx'], db: 'none' }, { args: ['bench', 'model', 'zoo:mlp', '--rounds', 'abc'], db: 'none' });
-  out.push({ args: ['bench', 'model', 'zoo:mlp', '--isa', 'avx9000'], db: 'none' }, { args: ['bench', 'model', 'zoo:mlp', '--threads', '-2'], db: 'none' });
-  for (const [f, v] of [['--shape', 'axb'], ['--shape', '0x0x0'], ['--shape', '-1x4x4'], ['--op', 'nope'], ['--sparsity', '1.5'], ['--pattern', 'nope'], ['--precision', 'int3'], ['--target', 'nope'], ['--threads', 'abc']]) {
-    out.push({ args: ['bench', 'kernel', '--shape', '8x8x8', f, v], db: 'none' });
-  }
-  out.push({ args: ['no-such-command'], db: 'none' }, { args: ['optimize', '--no-such-option'], db: 'fresh' }, { args: ['show'], db: 'store' });
+  out.push({ args: ['no-such-command'], db: 'none' }, { args: ['optimize', '--no-such-option'], db: 'fresh' }, { args: ['show'], db: 'store' }, { args: ['bench', 'kernel'], db: 'none' });
   return out;
+}
+
+/** Runs `cases` through at most `parallel` CLI processes at once. */
+async function runAll(cases: Case[], parallel: number, run: (c: Case, i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: parallel }, async () => {
+      while (next < cases.length) {
+        const i = next++;
+        await run(cases[i]!, i);
+      }
+    }),
+  );
 }
 
 describe('every command given bad input', () => {
   it('exits 2 with one line, no crash, no hang, store untouched', async () => {
-    const all = generateCases();
+    const all = generateCases(FULL ? 2 : 1);
     const r = rng('cli-fuzz');
-    // The quick run: a seeded sample of 10 (the same ones every time).
-    const chosen = FULL ? all : all.map((c) => ({ c, k: r() })).sort((a, b) => a.k - b.k).slice(0, 10).map((x) => x.c);
+    // The quick run: the regressions and a seeded sample of 8 (the same ones every time).
+    const sample = all.map((c) => ({ c, k: r() })).sort((a, b) => a.k - b.k).slice(0, 8).map((x) => x.c);
+    const chosen = [...REGRESSIONS, ...(FULL ? all : sample)];
     const problems: string[] = [];
+    let crashes = 0;
     const before = storeCounts(storeDb);
-    for (const [i, c] of chosen.entries()) {
+    const t0 = Date.now();
+    await runAll(chosen, FULL ? 2 : 1, async (c, i) => {
       const fresh = join(tmp.dir, `fresh-${i}`, 'tesa.db');
       const args = c.db === 'none' ? c.args : [...c.args, '--db', c.db === 'fresh' ? fresh : storeDb];
-      const o = await tesa(args, { TESA_DB: join(tmp.dir, 'never', 'tesa.db'), TESA_CACHE_DIR: join(tmp.dir, 'cache') }, 60_000);
+      const o: Outcome = await tesa(args, { TESA_DB: join(tmp.dir, 'never', 'tesa.db'), TESA_CACHE_DIR: join(tmp.dir, 'cache') }, 90_000);
       const label = `tesa ${args.map((a) => JSON.stringify(a)).join(' ')}`;
+      if (isCrash(o)) crashes++;
       // `list` of a database that does not exist is an empty answer, not an error.
       const emptyList = c.args[0] === 'list' && o.code === 0 && /no database/.test(o.stdout) && o.stderr === '';
       const p = emptyList ? null : rejectionProblem(o);
-      if (p) problems.push(`${label}: ${p}`);
+      if (p) problems.push(`${label}: ${p}${o.code === 0 ? '' : ` [${o.stderr.slice(0, 300)}]`}`);
       if (c.db === 'fresh' && existsSync(fresh)) problems.push(`${label}: created ${fresh} for rejected input`);
       if (existsSync(join(tmp.dir, 'never', 'tesa.db'))) problems.push(`${label}: wrote to $TESA_DB although --db was given`);
-    }
+    });
     const after = storeCounts(storeDb);
-    console.log(`cli fuzz: ${chosen.length} of ${all.length} cases run, ${problems.length} problems`);
+    console.log(`cli fuzz: ${chosen.length} cases run (${REGRESSIONS.length} regressions + ${chosen.length - REGRESSIONS.length} of ${all.length} generated over ${SPECS.length} options), ${problems.length} problems, ${crashes} crashes, ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    recordSummary({ suite: 'CLI option fuzz', badInputs: chosen.length, crashes, dataLost: after === before ? 0 : 1, note: `${problems.length} wrong answers` });
     expect(after).toBe(before);
     expect(problems).toEqual([]);
-  });
+  }, 3_600_000);
 });

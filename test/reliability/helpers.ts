@@ -1,6 +1,6 @@
 /** Shared by the reliability suites: case counts, seeded generators, a CLI run with a hard timeout. */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { appendFileSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import seedrandom from 'seedrandom';
@@ -33,11 +33,16 @@ export interface Outcome {
   stderr: string;
 }
 
-/** Runs the built CLI (asynchronously: a blocked test worker loses vitest's RPC); a case that outlives `timeoutMs` is killed and reported as a hang. */
-export function tesa(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000): Promise<Outcome> {
+/**
+ * Runs the built CLI (asynchronously: a blocked test worker loses vitest's RPC); a case that
+ * outlives `timeoutMs` is killed and reported as a hang. `wrap` is a command line the CLI runs
+ * under (e.g. a private mount namespace).
+ */
+export function tesa(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 30_000, wrap: string[] = []): Promise<Outcome> {
   if (!existsSync(cliPath)) throw new Error(`${cliPath} is missing: run 'npx tsc -p .' first`);
+  const argv = [...wrap, process.execPath, cliPath, ...args];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
+    const child = spawn(argv[0]!, argv.slice(1), {
       env: { ...process.env, NO_COLOR: '1', TESA_NO_TUI: '1', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -84,4 +89,67 @@ export function fileStamp(path: string): string | null {
   if (!existsSync(path)) return null;
   const s = statSync(path);
   return `${s.size}:${s.mtimeMs}`;
+}
+
+/** One line of the suite's summary table (the closing note's table for issue 11). */
+export interface SummaryRow {
+  suite: string;
+  faultsInjected?: number;
+  survived?: number;
+  dataLost?: number;
+  badInputs?: number;
+  crashes?: number;
+  note?: string;
+}
+
+/**
+ * Adds a row to the summary that test/reliability/summary.ts prints at the end of
+ * `npm run test:reliability` ($TESA_RELIABILITY_SUMMARY, set by its global setup); a no-op in
+ * the quick run. Suites call it after their assertions' inputs are known, before asserting.
+ */
+export function recordSummary(row: SummaryRow): void {
+  const file = process.env.TESA_RELIABILITY_SUMMARY;
+  if (!file) return;
+  appendFileSync(file, `${JSON.stringify({ ...row, full: FULL })}\n`);
+}
+
+/**
+ * How this machine can make a path read-only even for root (chmod does not stop root): a
+ * read-only bind mount in a private mount namespace (nothing outside sees it, nothing to undo),
+ * else the immutable attribute (chattr +i, undone after the run), else none.
+ */
+export type ReadOnlyWay = 'bind mount' | 'chattr +i' | null;
+
+function probeReadOnlyWay(): ReadOnlyWay {
+  const dir = mkdtempSync(join(tmpdir(), 'tesa-ro-probe-'));
+  try {
+    const bind = spawnSync('unshare', ['-m', 'sh', '-c', `${BIND_RO} && ! touch "$1/x" 2>/dev/null`, 'sh', dir], { stdio: 'ignore', timeout: 10_000 });
+    if (bind.status === 0) return 'bind mount';
+    const f = join(dir, 'f');
+    writeFileSync(f, 'x');
+    if (spawnSync('chattr', ['+i', f], { stdio: 'ignore' }).status === 0) {
+      const blocked = spawnSync('sh', ['-c', 'echo y >> "$1"', 'sh', f], { stdio: 'ignore' }).status !== 0;
+      spawnSync('chattr', ['-i', f], { stdio: 'ignore' });
+      if (blocked) return 'chattr +i';
+    }
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const BIND_RO = 'mount --bind "$1" "$1" && mount -o remount,ro,bind "$1"';
+export const readOnlyWay: ReadOnlyWay = probeReadOnlyWay();
+
+/** Runs the CLI with `path` (a file or a folder) read-only for it, by readOnlyWay; throws when there is none. */
+export async function tesaReadOnly(path: string, args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<Outcome> {
+  if (readOnlyWay === 'bind mount') return tesa(args, env, timeoutMs, ['unshare', '-m', 'sh', '-c', `${BIND_RO} && shift && exec "$@"`, 'sh', path]);
+  if (readOnlyWay === 'chattr +i') {
+    if (spawnSync('chattr', ['+i', path]).status !== 0) throw new Error(`chattr +i ${path} failed`);
+    try {
+      return await tesa(args, env, timeoutMs);
+    } finally {
+      spawnSync('chattr', ['-i', path]);
+    }
+  }
+  throw new Error('no way to make a path read-only here');
 }

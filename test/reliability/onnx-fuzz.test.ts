@@ -13,7 +13,7 @@ import { ModelProtoType } from '../../src/model/onnx/schema.js';
 import { loadModel } from '../../src/model/load.js';
 import { isTesaError } from '../../src/errors.js';
 import { packageRoot } from '../../src/util/package-root.js';
-import { cases, int, isCrash, pick, rejectionProblem, rng, tempDir, tesa, type Rng } from './helpers.js';
+import { cases, int, isCrash, pick, recordSummary, rejectionProblem, rng, tempDir, tesa, type Rng } from './helpers.js';
 
 const fixtures = ['mlp_op13.onnx', 'mlp_op17.onnx', 'resnet_bn_op13.onnx', 'bert_op13.onnx'].map((f) => ({
   name: f,
@@ -174,6 +174,7 @@ describe('ONNX importer under bad input', () => {
       }
     }
     console.log(`onnx fuzz in process: ${all.length} cases, ${rejected} rejected, ${crashes.length} crashes`);
+    recordSummary({ suite: 'ONNX importer fuzz, in process', badInputs: all.length, crashes: crashes.length, note: `${rejected} rejected, the rest imported` });
     expect(crashes).toEqual([]);
     // Every kind of structural damage is mostly rejected: a suite that accepts everything tests nothing.
     expect(rejected).toBeGreaterThan(all.length / 3);
@@ -182,15 +183,18 @@ describe('ONNX importer under bad input', () => {
   it('through `tesa inspect`: exit 0 or one tesa line and exit 2', async () => {
     const all = generate('onnx-fuzz-cli', cases(5, 120));
     const problems: string[] = [];
+    let crashes = 0;
     for (const [i, c] of all.entries()) {
       const file = join(tmp.dir, `cli-${i}.onnx`);
       writeFileSync(file, c.bytes);
       const o = await tesa(['inspect', file]);
+      if (isCrash(o)) crashes++;
       if (o.code === 0 && !isCrash(o)) continue;
       const p = rejectionProblem(o);
       if (p) problems.push(`${c.label}: ${p}`);
     }
     console.log(`onnx fuzz through the CLI: ${all.length} cases, ${problems.length} problems`);
+    recordSummary({ suite: 'ONNX importer fuzz, through tesa inspect', badInputs: all.length, crashes, note: `${problems.length} wrong answers` });
     expect(problems).toEqual([]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseBudget, parseDuration, resolveSearchConfig } from '../../src/search/config.js';
+import { configFromStored, parseBudget, parseDuration, resolveSearchConfig, storedOptions } from '../../src/search/config.js';
 import { runJsonCommand } from '../../src/search/json-command.js';
 
 describe('option parsing', () => {
@@ -33,6 +33,8 @@ describe('option parsing', () => {
       [{ precisions: 'fp8' }, /--precisions/],
       [{ strategyOption: ['noequals'] }, /--strategy-option/],
       [{ model: ' ' }, /--model/],
+      [{ finalAttempts: '0' }, /--final-attempts/],
+      [{ planPicking: 'sometimes' }, /--plan-picking/],
     ];
     for (const [raw, re] of cases) {
       let err: unknown;
@@ -48,6 +50,12 @@ describe('option parsing', () => {
   it('defaults', () => {
     const c = resolveSearchConfig({}, 2);
     expect(c).toMatchObject({ model: 'zoo:mlp', target: 'cpu', budget: { ratio: 0.7 }, strategy: 'sa', groups: 'on', cost: 'latency', evaluator: 'proxy', threads: 2, precisions: ['fp32'], patterns: null });
+    expect(c).toMatchObject({ finalRounds: 6, finalAttempts: 3, planPicking: 'on', timeLimitMs: 210_000 });
+    // stored with the search, so resume goes on with the same final phase and plan picking
+    const d = resolveSearchConfig({ finalAttempts: '5', planPicking: 'off', finalRounds: '0' }, 1);
+    expect(configFromStored(d.model, d.target, d.strategy, d.budget, storedOptions(d))).toEqual(d);
+    // a search stored before these options existed resumes with the defaults
+    expect(configFromStored('zoo:mlp', 'cpu', 'sa', { ratio: 0.7 }, {})).toMatchObject({ finalRounds: 6, finalAttempts: 3, planPicking: 'on' });
   });
 });
 

@@ -1,9 +1,10 @@
 /**
  * The sparse GEMM kernel family: MatMul / Gemm whose constant weight has a WeightSparsity
  * entry. The execution plan for the op (BSR, CSR, specialised, tile-wise, shrunk, or dense)
- * is the one the plan picker chose for this (shape, mask, fingerprint) when it ran
- * (src/plan/picker.ts, through `chooseSparsePlans`); without a decision, a pattern's native
- * kernel is used when the mask is sparse enough, else the op stays with gemm-dense.
+ * is the one the plan picker chose for this (shape, mask, fingerprint) by timing: CpuBackend.compile
+ * runs `chooseSparsePlans` (src/plan/transform.ts) over every sparse GEMM before planning.
+ * Only a plan built without compile (planGraph alone, or compile with pickPlans: false) and no
+ * cached decision falls back to the pattern's native kernel when the mask is sparse enough.
  *
  * Inputs: [A, packed values (a derived constant), the masked weight (for the reference only),
  * ...epilogue operands]. The sparse core (structure baked in) is generated at plan time and

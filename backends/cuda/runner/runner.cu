@@ -6,7 +6,12 @@
 //
 // Manifest (text, one directive per line):
 //   warmup <n> | reps <n> | flush <0|1> | seed <n>
-//   op <name> <cublas|lib> <library path or -> <weight file> <M> <N> <K>
+//   op <name> <cublas|cublast|lib> <library path or -> <weight file> <M> <N> <K>
+//
+// "cublast" is cuBLAS on feature-major activations (Yᵀ = W·Xᵀ, Xᵀ K×M and Yᵀ N×M row-major):
+// the dense peer of kernels that take that layout. A library may export
+// `int tesa_layout(void)`; when it returns 1 its x is Xᵀ and its y is Yᵀ. Every op gets
+// the same X (transposed for those ops) and is checked against cuBLAS in its own layout.
 //
 // Kernel library ABI (extern "C"), shapes baked into the library:
 //   int  tesa_init(const __half *w_host, void **state);   // packs/uploads the weight
@@ -49,11 +54,15 @@
 typedef int (*init_fn)(const __half *, void **);
 typedef int (*run_fn)(void *, const __half *, __half *, cudaStream_t);
 typedef void (*free_fn)(void *);
+typedef int (*layout_fn)(void);
 
 struct Op {
   std::string name, kind, lib, weightFile;
   int M = 0, N = 0, K = 0;
   __half *dW = nullptr, *dX = nullptr, *dY = nullptr, *dRef = nullptr;
+  // Feature-major activations: dX holds Xᵀ (K×M) and dY receives Yᵀ (N×M); dXrow is X for the reference.
+  bool transposed = false;
+  __half *dXrow = nullptr;
   void *state = nullptr;
   run_fn run = nullptr;
   free_fn release = nullptr;
@@ -72,9 +81,19 @@ static void cublasLinear(const __half *x, const __half *w, __half *y, int M, int
                   y, CUDA_R_16F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
+// Yᵀ (row-major N×M) = W (row-major N×K) · Xᵀ (row-major K×M): column-major Y (M×N) = X (M×K) · Wᵀ, "NN".
+static void cublasLinearT(const __half *xt, const __half *w, __half *yt, int M, int N, int K, cudaStream_t s) {
+  const float one = 1.f, zero = 0.f;
+  CB(cublasSetStream(g_cublas, s));
+  CB(cublasGemmEx(g_cublas, CUBLAS_OP_N, CUBLAS_OP_N, M, N, K, &one, xt, CUDA_R_16F, M, w, CUDA_R_16F, K, &zero,
+                  yt, CUDA_R_16F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+}
+
 static void runOp(Op &op, cudaStream_t s) {
   if (op.kind == "cublas") {
     cublasLinear(op.dX, op.dW, op.dY, op.M, op.N, op.K, s);
+  } else if (op.kind == "cublast") {
+    cublasLinearT(op.dX, op.dW, op.dY, op.M, op.N, op.K, s);
   } else {
     int rc = op.run(op.state, op.dX, op.dY, s);
     if (rc != 0) {
@@ -117,7 +136,7 @@ static void check(Op &op, cudaStream_t s) {
   // Poison: 0xFFFF is a NaN in fp16, so an element the kernel never writes fails the check.
   CK(cudaMemsetAsync(op.dY, 0xFF, ny * sizeof(__half), s));
   runOp(op, s);
-  cublasLinear(op.dX, op.dW, op.dRef, op.M, op.N, op.K, s);
+  cublasLinear(op.transposed ? op.dXrow : op.dX, op.dW, op.dRef, op.M, op.N, op.K, s);
   CK(cudaStreamSynchronize(s));
   std::vector<__half> y(ny), r(ny);
   CK(cudaMemcpy(y.data(), op.dY, ny * sizeof(__half), cudaMemcpyDeviceToHost));
@@ -125,7 +144,9 @@ static void check(Op &op, cudaStream_t s) {
   double maxDiff = 0, maxRef = 0;
   long bad = 0;
   for (size_t i = 0; i < ny; i++) {
-    float a = __half2float(y[i]), b = __half2float(r[i]);
+    // r is row-major M×N; a transposed op's y is N×M.
+    const size_t m = i / op.N, n = i % op.N;
+    float a = __half2float(y[op.transposed ? n * op.M + m : i]), b = __half2float(r[i]);
     if (std::isnan(a) && !std::isnan(b)) {
       bad++;
       continue;
@@ -171,7 +192,7 @@ int main(int argc, char **argv) {
     else if (key == "op") {
       Op op;
       ls >> op.name >> op.kind >> op.lib >> op.weightFile >> op.M >> op.N >> op.K;
-      if (ls.fail() || (op.kind != "cublas" && op.kind != "lib")) {
+      if (ls.fail() || (op.kind != "cublas" && op.kind != "cublast" && op.kind != "lib")) {
         fprintf(stderr, "tesa-cuda-runner: bad manifest line: %s\n", line.c_str());
         return 2;
       }
@@ -198,12 +219,26 @@ int main(int argc, char **argv) {
     CK(cudaMalloc(&op.dRef, ny * sizeof(__half)));
     CK(cudaMemcpy(op.dW, w.data(), nw * sizeof(__half), cudaMemcpyHostToDevice));
     CK(cudaMemcpy(op.dX, x.data(), nx * sizeof(__half), cudaMemcpyHostToDevice));
+    op.transposed = op.kind == "cublast";
+    void *h = nullptr;
     if (op.kind == "lib") {
-      void *h = dlopen(op.lib.c_str(), RTLD_NOW | RTLD_LOCAL);
+      h = dlopen(op.lib.c_str(), RTLD_NOW | RTLD_LOCAL);
       if (!h) {
         fprintf(stderr, "tesa-cuda-runner: op %s: %s\n", op.name.c_str(), dlerror());
         return 4;
       }
+      layout_fn layout = (layout_fn)dlsym(h, "tesa_layout");
+      if (layout && layout() == 1) op.transposed = true;
+    }
+    if (op.transposed) {
+      std::vector<__half> xt(nx);
+      for (int m = 0; m < op.M; m++)
+        for (int k = 0; k < op.K; k++) xt[(size_t)k * op.M + m] = x[(size_t)m * op.K + k];
+      op.dXrow = op.dX;
+      CK(cudaMalloc(&op.dX, nx * sizeof(__half)));
+      CK(cudaMemcpy(op.dX, xt.data(), nx * sizeof(__half), cudaMemcpyHostToDevice));
+    }
+    if (op.kind == "lib") {
       init_fn init = (init_fn)dlsym(h, "tesa_init");
       op.run = (run_fn)dlsym(h, "tesa_run");
       op.release = (free_fn)dlsym(h, "tesa_free");
@@ -248,8 +283,9 @@ int main(int argc, char **argv) {
          prop.major, prop.minor, prop.l2CacheSize, flush ? "true" : "false");
   for (size_t i = 0; i < ops.size(); i++) {
     Op &op = ops[i];
-    printf("%s{\"name\":\"%s\",\"kind\":\"%s\",\"M\":%d,\"N\":%d,\"K\":%d,\"unwritten\":%ld,\"maxRelError\":", i ? "," : "",
-           jsonEscape(op.name).c_str(), op.kind.c_str(), op.M, op.N, op.K, op.unwritten);
+    printf("%s{\"name\":\"%s\",\"kind\":\"%s\",\"transposed\":%s,\"M\":%d,\"N\":%d,\"K\":%d,\"unwritten\":%ld,\"maxRelError\":",
+           i ? "," : "", jsonEscape(op.name).c_str(), op.kind.c_str(), op.transposed ? "true" : "false", op.M, op.N, op.K,
+           op.unwritten);
     if (std::isfinite(op.maxRelError)) printf("%.6g", op.maxRelError);
     else printf("null");
     printf(",\"samplesMs\":[");
@@ -261,6 +297,7 @@ int main(int argc, char **argv) {
     if (op.release) op.release(op.state);
     cudaFree(op.dW);
     cudaFree(op.dX);
+    if (op.dXrow) cudaFree(op.dXrow);
     cudaFree(op.dY);
     cudaFree(op.dRef);
   }

@@ -23,6 +23,7 @@ import { ortSampler, relError, side, type BenchSide } from './bench.js';
 import { printCudaKernelBench } from '../../../backends/cuda/bench-cli.js';
 import { runSparseKernelBench } from './bench-sparse.js';
 import { runInt8KernelBench } from '../../../backends/cpu/kernels/int8/bench.js';
+import { parsePattern, parseRatio } from '../../prune/pattern.js';
 
 export interface GemmShape {
   M: number;
@@ -189,6 +190,34 @@ export async function benchDenseGemm(shape: GemmShape, opts: BenchGemmOptions = 
 
 const ms = (x: number): string => x.toFixed(4);
 
+/**
+ * Every `bench kernel` option checked before any work, on every path (dense, sparse, int8,
+ * cuda): an option the chosen path would ignore (--sparsity without --pattern, --outliers
+ * without int8) is an error too, since the user believes it took effect.
+ */
+export function checkKernelBenchOptions(o: { op: string; shape: string; pattern?: string; sparsity?: string; precision?: string; outliers?: string; isa?: string; target: string }): void {
+  if (o.target !== 'cpu' && o.target !== 'cuda') throw new TesaError('BAD_INPUT', `--target '${o.target}' is not supported by bench kernel`, 'use --target cpu or --target cuda');
+  if (o.op.toLowerCase() !== 'matmul') throw new TesaError('BAD_INPUT', `--op '${o.op}' is not supported`, 'use --op matmul');
+  parseGemmShape(o.shape);
+  if (o.pattern !== undefined) parsePattern(o.pattern, '--pattern');
+  if (o.sparsity !== undefined) {
+    if (o.pattern === undefined) throw new TesaError('BAD_INPUT', '--sparsity needs --pattern (it is the pruned fraction of that pattern)', 'for example --pattern block:1x32 --sparsity 0.8, or drop --sparsity for the dense GEMM');
+    if (o.target === 'cpu') parseRatio(o.sparsity, '--sparsity');
+  }
+  const precisions = o.target === 'cuda' ? ['fp16'] : ['fp32', 'int8'];
+  if (o.precision !== undefined && !precisions.includes(o.precision)) {
+    throw new TesaError('BAD_INPUT', `--precision '${o.precision}' is not a precision bench kernel times on ${o.target}`, `use --precision ${precisions.join(' or ')}`);
+  }
+  if (o.outliers !== undefined) {
+    if (o.precision !== 'int8') throw new TesaError('BAD_INPUT', '--outliers needs --precision int8', 'for example --precision int8 --outliers 0.01');
+    parseRatio(o.outliers, '--outliers');
+  }
+  if (o.isa !== undefined) {
+    const isas = o.target === 'cuda' ? [] : o.precision === 'int8' ? ['avx512', 'vnni', 'avx2'] : o.pattern !== undefined ? ['avx512', 'avx2'] : ['avx512', 'avx2', 'generic'];
+    if (!isas.includes(o.isa)) throw new TesaError('BAD_INPUT', `--isa '${o.isa}' is not an ISA of this ${o.target === 'cuda' ? 'cuda' : o.precision === 'int8' ? 'int8' : o.pattern !== undefined ? 'sparse' : 'dense'} kernel bench`, isas.length ? `use --isa ${isas.join(', ')}` : 'drop --isa with --target cuda');
+  }
+}
+
 export function register(bench: Command): void {
   addJsonOption(
     bench
@@ -204,11 +233,10 @@ export function register(bench: Command): void {
       .option('--outliers <fraction>', 'with --precision int8: fraction of kept weights left in fp32 (mixed decomposition), e.g. 0.01')
       .option('--target <target>', 'cpu (default) or cuda (fp16 on the GPU, beside cuBLAS and PyTorch)', 'cpu'),
   ).action(async (o: { op: string; shape: string; threads?: number; isa?: string; json?: boolean; pattern?: string; sparsity?: string; precision?: string; target: string; outliers?: string }) => {
+    checkKernelBenchOptions(o);
     if (o.target === 'cuda') return printCudaKernelBench(parseGemmShape(o.shape), o.pattern, o.sparsity, o.json === true);
-    if (o.target !== 'cpu') throw new TesaError('BAD_INPUT', `--target '${o.target}' is not supported by bench kernel`, 'use --target cpu or --target cuda');
     if (o.precision === 'int8') return runInt8KernelBench(o);
     if (o.pattern !== undefined) return runSparseKernelBench({ ...o, pattern: o.pattern });
-    if (o.op.toLowerCase() !== 'matmul') throw new TesaError('BAD_INPUT', `--op '${o.op}' is not supported`, 'use --op matmul');
     const shape = parseGemmShape(o.shape);
     const r = await benchDenseGemm(shape, { threads: o.threads, isa: o.isa });
     if (o.json) {

@@ -203,12 +203,14 @@ function checkPrecision(p: string | undefined): Precision {
 }
 
 /** Runs `bench kernel` with --pattern (called from bench-kernel.ts). */
-export async function runSparseKernelBench(o: { shape: string; pattern: string; sparsity?: string; precision?: string; json?: boolean }): Promise<void> {
+export async function runSparseKernelBench(o: { shape: string; pattern: string; sparsity?: string; precision?: string; isa?: string; json?: boolean }): Promise<void> {
   checkPrecision(o.precision);
   const shape = parseGemmShape(o.shape);
   if (o.sparsity === undefined) throw new TesaError('BAD_INPUT', '--pattern needs --sparsity', 'for example --pattern block:1x32 --sparsity 0.8');
   const ratio = parseRatio(o.sparsity, '--sparsity');
-  const r = await benchSparseGemm(shape, o.pattern, ratio);
+  if (o.isa !== undefined && o.isa !== 'avx2' && o.isa !== 'avx512') throw new TesaError('BAD_INPUT', `--isa '${o.isa}' has no sparse kernel`, 'use --isa avx512 or avx2');
+  if (o.isa === 'avx512' && detectIsa() !== 'avx512') throw new TesaError('UNSUPPORTED', 'this CPU has no AVX-512 (asked by --isa)', 'use --isa avx2');
+  const r = await benchSparseGemm(shape, o.pattern, ratio, o.isa === undefined ? {} : { isa: o.isa });
   if (o.json) {
     printJson(r);
     return;

@@ -4,7 +4,7 @@
  * no live process runs (queued, or paused by a runner that has since gone) changes at once.
  */
 import type { Command } from 'commander';
-import { openStore, ownerState, type SearchRecord, type Store } from '../../../db/store.js';
+import { assertStoreWritable, openStore, ownerState, type SearchRecord, type Store } from '../../../db/store.js';
 import { TesaError } from '../../errors.js';
 import { parseSearchId } from './watch.js';
 
@@ -65,6 +65,7 @@ export function register(program: Command): void {
       .description(description)
       .option('--db <path>', 'database file (default: $TESA_DB or ~/.local/state/tesa/tesa.db)')
       .action((id: string, opts: { db?: string }) => {
+        assertStoreWritable(opts.db);
         const store = openStore(opts.db);
         try {
           process.stdout.write(`${applyControl(store, parseSearchId(id), verb)}\n`);

@@ -1,9 +1,10 @@
 /** `tesa daemon start|stop|status|run`: the background runner of queued searches. */
 import type { Command } from 'commander';
-import { openStore, ownerState } from '../../../db/store.js';
+import { assertStoreWritable, openStore, ownerState } from '../../../db/store.js';
 import { runDaemon } from '../../daemon/daemon.js';
 import { daemonStatus, startDaemon, stopDaemon } from '../../daemon/supervise.js';
 import { parseDuration } from '../../search/config.js';
+import { parseCount } from '../options.js';
 
 const DB_HELP = 'database file (default: $TESA_DB or ~/.local/state/tesa/tesa.db)';
 
@@ -15,6 +16,7 @@ export function register(program: Command): void {
     .description('start the daemon (detached; it outlives this terminal)')
     .option('--db <path>', DB_HELP)
     .action(async (opts: { db?: string }) => {
+      assertStoreWritable(opts.db);
       const r = await startDaemon(opts.db);
       process.stdout.write(r.already ? `daemon already running (pid ${r.pid}); log ${r.files.logFile}\n` : `daemon started (pid ${r.pid}); log ${r.files.logFile}\n`);
     });
@@ -37,7 +39,7 @@ export function register(program: Command): void {
       const st = daemonStatus(opts.db);
       const lines = [st.running ? `daemon running (pid ${st.pid})` : `daemon not running${st.stalePidFile ? ' (stale pid file; the next start takes it over)' : ''}`];
       lines.push(`log ${st.files.logFile}`);
-      const store = openStore(st.files.db);
+      const store = openStore(st.files.db, { readOnlyFallback: true });
       try {
         const active = store.listSearches({ status: ['running', 'stopping', 'paused'] });
         for (const s of active.reverse()) lines.push(`  search ${s.id} ${s.status} (${s.model} on ${s.target}${ownerState(s) === 'live' ? `, pid ${s.ownerPid}` : ', no live runner'})`);
@@ -56,6 +58,8 @@ export function register(program: Command): void {
     .option('--db <path>', DB_HELP)
     .option('--poll <ms>', 'how often to look at the queue', '1000')
     .action(async (opts: { db?: string; poll: string }) => {
-      await runDaemon({ ...(opts.db !== undefined ? { db: opts.db } : {}), pollMs: Math.max(50, Number(opts.poll) || 1000) });
+      const pollMs = Math.max(50, parseCount(opts.poll, '--poll', 1));
+      assertStoreWritable(opts.db);
+      await runDaemon({ ...(opts.db !== undefined ? { db: opts.db } : {}), pollMs });
     });
 }

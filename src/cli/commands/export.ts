@@ -2,7 +2,7 @@
  * `tesa export <id> [--trial N] --out DIR`: the search's best trial (or trial #N) as files a
  * user takes home — config.json, masks/*.npy, model.onnx, report.md with plots, bundle/.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TesaError, badInput } from '../../errors.js';
 import { exportTrial } from '../../export/export.js';
@@ -28,6 +28,7 @@ export function register(program: Command): void {
   cmd.action(async (idText: string, flags: ExportFlags) => {
     const searchId = parseSearchId(idText);
     if (!flags.out) throw badInput('--out is required', `for example tesa export ${searchId} --out ./tesa-export-${searchId}`);
+    if (existsSync(flags.out) && !statSync(flags.out).isDirectory()) throw badInput(`--out ${flags.out} is a file, not a folder`, 'give a new or empty folder');
     const path = dbPath(flags.db);
     if (!existsSync(path)) throw new TesaError('NOT_FOUND', `no search ${searchId} in ${path} (no database there yet)`, "run 'tesa optimize' first, or pass another --db");
     const r = await exportTrial({ searchId, trialSeq: flags.trial === undefined ? undefined : parseCount(flags.trial, '--trial'), outDir: flags.out, dbPath: flags.db, measureBundle: flags.measure !== false });

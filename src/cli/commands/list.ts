@@ -105,7 +105,7 @@ export function register(program: Command): void {
       else process.stdout.write(`no searches yet (no database at ${path})\n`);
       return;
     }
-    const store = openStore(path);
+    const store = openStore(path, { readOnlyFallback: true });
     try {
       const entries = listEntries(store, statuses);
       if (opts.json) printJson(entries);

@@ -11,7 +11,7 @@ import { makeInitMasks, parseInitSpec, type InitSpec } from '../../tesa/init-mas
 import { propagateMasks, type MaskPropagation } from '../../tesa/masks.js';
 import { prepareScrambleRules } from '../../tesa/scramble.js';
 import { table } from '../format.js';
-import { printJson } from '../options.js';
+import { parseCount, printJson } from '../options.js';
 
 export interface PropagateCliOptions {
   init: string[];
@@ -54,8 +54,8 @@ export function register(program: Command): void {
     .option('--json', 'print {"layers":[{name,before,after}],"total":{before,after}} as JSON')
     .action(async (model: string, opts: PropagateCliOptions) => {
       if (opts.groups !== 'on' && opts.groups !== 'off') throw new TesaError('BAD_INPUT', `--groups '${opts.groups}': expected on or off`, 'give --groups on or --groups off');
-      const seed = Number(opts.seed ?? '0');
-      if (!Number.isInteger(seed) || seed < 0) throw new TesaError('BAD_INPUT', `--seed '${opts.seed}' is not a non-negative integer`, 'e.g. --seed 1');
+      // parseCount, not Number(): Number('') is 0 and Number('0x10') is 16.
+      const seed = parseCount(opts.seed ?? '0', '--seed');
       if (opts.init.length === 0) throw new TesaError('BAD_INPUT', 'give at least one --init', 'e.g. --init "*=channel:0.6"');
       const specs: InitSpec[] = opts.init.map(parseInitSpec);
       const graph = await loadModel(model);

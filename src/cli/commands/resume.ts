@@ -5,7 +5,7 @@
  * live process runs is refused (LOCKED); a finished one just prints its result.
  */
 import type { Command } from 'commander';
-import { openStore } from '../../../db/store.js';
+import { assertStoreWritable, openStore } from '../../../db/store.js';
 import { parseSearchId } from '../options.js';
 import { configFromStored } from '../../search/config.js';
 import { executeSearch } from '../../search/execute.js';
@@ -29,7 +29,8 @@ export function register(program: Command): void {
 export async function resume(idText: string, flags: { db?: string; json?: boolean }): Promise<number> {
   const id = parseSearchId(idText);
   const tape = tapeFromEnv();
-  const store = openStore(flags.db);
+  // A finished search only prints its result, which a read-only database can give.
+  const store = openStore(flags.db, { readOnlyFallback: true });
   try {
     const s = store.requireSearch(id);
     if (s.status === 'done') {
@@ -37,6 +38,7 @@ export async function resume(idText: string, flags: { db?: string; json?: boolea
       process.stdout.write(flags.json ? `${JSON.stringify(sum.json)}\n` : `${summaryLines(sum).join('\n')}\n`);
       return 0;
     }
+    assertStoreWritable(store.path);
     // Refuse a live owner before the (slower) model load; the loop re-acquires as the same owner.
     store.acquireSearch(id);
     let runtime;

@@ -67,8 +67,9 @@ export function summarizeSearch(store: Store, id: number, opts: { events?: numbe
   const bestTrial = s.bestTrialId === null ? undefined : store.getTrial(s.bestTrialId);
   const finals = store.listMeasurements(id, { kind: 'final' });
   const finalDense = store.listMeasurements(id, { kind: 'final-baseline' });
-  const lastFinal = finals[finals.length - 1];
-  const lastFinalDense = finalDense[finalDense.length - 1];
+  // The final phase may re-measure several candidates (fallbacks): show the best's own pair.
+  const lastFinal = finals.filter((m) => m.trialId === s.bestTrialId).at(-1) ?? finals[finals.length - 1];
+  const lastFinalDense = finalDense.filter((m) => m.trialId === s.bestTrialId).at(-1) ?? finalDense[finalDense.length - 1];
   const latency = (m: { medianMs: number; ciLowMs: number; ciHighMs: number; madMs: number; n: number }): LatencySummary => ({
     latencyMs: m.medianMs,
     ciLowMs: m.ciLowMs,
@@ -226,7 +227,7 @@ export function register(program: Command): void {
     const events = parseCount(opts.events, '--events');
     const path = dbPath(opts.db);
     if (!existsSync(path)) throw new TesaError('NOT_FOUND', `no search ${id} in ${path} (no database there yet)`, "run 'tesa optimize' first, or pass another --db");
-    const store = openStore(path);
+    const store = openStore(path, { readOnlyFallback: true });
     try {
       const sum = summarizeSearch(store, id, { events });
       if (opts.json) printJson(sum);

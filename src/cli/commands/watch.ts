@@ -17,7 +17,7 @@ export function register(program: Command): void {
     .description('show a search live: progress, best so far, groups, latency/quality scatter, trials (p pause/resume, s stop, q leave)')
     .option('--db <path>', 'database file (default: $TESA_DB or ~/.local/state/tesa/tesa.db)')
     .action(async (id: string | undefined, opts: { db?: string }) => {
-      const store = openStore(opts.db);
+      const store = openStore(opts.db, { readOnlyFallback: true });
       try {
         const searchId = id === undefined ? defaultSearchId(store) : store.requireSearch(parseSearchId(id)).id;
         if (process.stdout.isTTY) await watchSearch(store, searchId);

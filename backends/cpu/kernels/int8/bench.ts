@@ -119,6 +119,6 @@ export async function runInt8KernelBench(o: { shape: string; pattern?: string; s
   process.stdout.write(
     `matmul ${shape.M}x${shape.N}x${shape.K}, ${r.plan}${pattern === 'dense' ? '' : ` (${pattern} at ${(r.achievedSparsity * 100).toFixed(1)}%)`}, 1 thread, ${r.isa}\n` +
       table(['', 'median ms', 'MAD', 'CI low', 'CI high', 'x fp32 dense', 'rel error'], [row(r.int8, 'ours (int8)'), row(r.fp32Dense, 'fp32 dense (ours)'), row(r.openblas, 'openblas sgemm')]) +
-      `\n${r.openblasNote ? `note: ${r.openblasNote}\n` : ''}int8 exact vs integer reference: max error ${(r.int8.intError ?? NaN).toExponential(2)}; all sides timed interleaved in one process\n`,
+      `\n${r.openblasNote ? `note: ${r.openblasNote}\n` : ''}int8 exact vs integer reference: max error ${(r.int8.intError ?? NaN).toExponential(2)}; all sides timed interleaved in one process, on the thread's CPU clock\n`,
   );
 }

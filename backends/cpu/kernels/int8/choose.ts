@@ -25,18 +25,25 @@ export async function pickInt8Decomposition(prob: Int8GemmProblem, pattern: stri
   const kernel = lowerInt8Gemm(opts.isa, prob, { body: chooseInt8Body(prob, pattern), outlierFraction: outliers, bias: false }, 'decomposed');
   const r = await benchInt8Kernels(prob, [kernel], { reps: opts.reps ?? 15, budgetMs: opts.budgetMs ?? 1500, fp32Isa: opts.isa === 'vnni' ? 'avx512' : 'avx2' });
   const c = r.contenders[0]!;
-  const decomposedMs = summarize(c.samplesMs).medianMs;
-  const assimilatedMs = summarize(r.fp32Dense.samplesMs).medianMs;
-  const wrong = c.intError === null || !(c.intError <= 1e-5);
-  const d: Int8Decision = {
+  const d = decideInt8Plan(key, summarize(c.samplesMs).medianMs, summarize(r.fp32Dense.samplesMs).medianMs, c.intError);
+  recordInt8Decision(d);
+  return d;
+}
+
+/**
+ * The rule on the recorded timings: decomposed only when it was verified exact against the
+ * integer reference and its median was strictly below the assimilated plan's (a tie keeps fp32,
+ * which needs no int8 constants).
+ */
+export function decideInt8Plan(key: string, decomposedMs: number, assimilatedMs: number, intError: number | null): Int8Decision {
+  const wrong = intError === null || !(intError <= 1e-5);
+  return {
     key,
     plan: !wrong && decomposedMs < assimilatedMs ? 'decomposed' : 'assimilated',
     decomposedMs,
     assimilatedMs,
-    ...(wrong ? { rejected: `int8 result differs from the integer reference by ${c.intError}` } : {}),
+    ...(wrong ? { rejected: `int8 result differs from the integer reference by ${intError}` } : {}),
   };
-  recordInt8Decision(d);
-  return d;
 }
 
 /** Times every mixed-precision (int8 + fp32 outliers) MatMul/Gemm of the model once. */

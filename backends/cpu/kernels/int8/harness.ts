@@ -7,7 +7,9 @@
  *  - intError: against an integer reference that quantizes X the same way and accumulates
  *    Σ xq·q exactly in int64 (the int8 arithmetic must be exact; only the float epilogue rounds);
  *  - quantError: ‖y − y_fp64‖/‖y_fp64‖ against the fp32 weight (the quantization error).
- * Then times every contender interleaved (A B C A B C …) so drift hits each alike.
+ * Then times every contender interleaved (A B C A B C …) so drift hits each alike, on the
+ * thread's CPU clock by default (bench-timing.ts says why: wall-clock medians on a loaded
+ * machine can be off by several times for one contender of a run).
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +19,7 @@ import { promisify } from 'node:util';
 import { TesaError } from '../../../../src/errors.js';
 import { lowerGemm, type GemmParams } from '../gemm-dense.js';
 import { openblasAvailable } from '../sparse/harness.js';
+import { NOW_MS_C, THREAD_CPU_MS_C, timingLoopC, type SampleClock } from '../bench-timing.js';
 import type { Isa } from '../../fingerprint.js';
 import type { Int8GemmProblem, LoweredInt8Gemm } from './emit.js';
 
@@ -33,6 +36,8 @@ export interface Int8HarnessOptions {
   /** a bias vector of N (same for every contender's check; int8 kernels built with bias read it) */
   bias?: Float32Array;
   keepDir?: boolean;
+  /** what a sample measures (default 'thread-cpu'; every contender runs on one thread) */
+  clock?: SampleClock;
 }
 
 export interface Int8ContenderResult {
@@ -65,7 +70,7 @@ function fp32DenseSource(prob: Int8GemmProblem, isa: Isa): { code: string; state
   return { code: lowered.code, stateBytes: lowered.stateBytes };
 }
 
-function mainSource(prob: Int8GemmProblem, kernels: LoweredInt8Gemm[], withBlas: boolean, stateBytes: number, o: { reps: number; warmup: number; seed: number; budgetMs: number }): string {
+function mainSource(prob: Int8GemmProblem, kernels: LoweredInt8Gemm[], withBlas: boolean, stateBytes: number, o: { reps: number; warmup: number; seed: number; budgetMs: number; clock: SampleClock }): string {
   const { m: M, n: N, k: K } = prob;
   const sig = '(const float *x, const int8_t *wq, const int32_t *comp, const float *wscale, const float *wout, const float *bias, float *y)';
   const names = [...kernels.map((k) => k.entry), 'fp32_dense', ...(withBlas ? ['openblas'] : [])];
@@ -97,8 +102,8 @@ static void *load(const char *dir, const char *name, size_t bytes) {
   fclose(f);
   return p;
 }
-static double now_ms(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
-static const size_t wq_bytes[NK + 1] = { ${kernels.map((k) => k.wq.length).join(', ')}${nk ? ', ' : ''}0 };
+${NOW_MS_C}
+${o.clock === 'thread-cpu' ? `${THREAD_CPU_MS_C}\n` : ''}static const size_t wq_bytes[NK + 1] = { ${kernels.map((k) => k.wq.length).join(', ')}${nk ? ', ' : ''}0 };
 static const size_t comp_len[NK + 1] = { ${kernels.map((k) => k.comp.length).join(', ')}${nk ? ', ' : ''}0 };
 static const int has_oref[NK + 1] = { ${kernels.map((k) => (k.outliers > 0 ? 1 : 0)).join(', ')}${nk ? ', ' : ''}0 };
 static const size_t wout_len[NK + 1] = { ${kernels.map((k) => k.wout.length).join(', ')}${nk ? ', ' : ''}0 };
@@ -179,32 +184,7 @@ int main(int argc, char **argv) {
     printf("%s[%.9g, %.9g]", c ? ", " : "", c < NK ? (isinf(ie) ? 1e30 : ie) : -1.0, isinf(qe) ? 1e30 : sqrt(qe / refss));
   }
   printf("],\\n");
-  int inner[NC];
-  for (int c = 0; c < NC; c++) {
-    double t0 = now_ms();
-    for (int w = 0; w < ${o.warmup}; w++) call(c);
-    double per = (now_ms() - t0) / ${o.warmup};
-    inner[c] = per > 2.0 ? 1 : (int)(2.0 / (per > 1e-4 ? per : 1e-4)) + 1;
-  }
-  static double samples[NC][${o.reps}];
-  int done = 0;
-  double start = now_ms();
-  for (int r = 0; r < ${o.reps}; r++) {
-    for (int c = 0; c < NC; c++) {
-      double t0 = now_ms();
-      for (int i = 0; i < inner[c]; i++) call(c);
-      samples[c][r] = (now_ms() - t0) / inner[c];
-    }
-    done = r + 1;
-    if (now_ms() - start > ${o.budgetMs} && done >= 5) break;
-  }
-  printf("\\"samples\\": {");
-  for (int c = 0; c < NC; c++) {
-    printf("%s\\"%s\\": [", c ? ", " : "", names[c]);
-    for (int r = 0; r < done; r++) printf("%s%.6f", r ? ", " : "", samples[c][r]);
-    printf("]");
-  }
-  printf("}}\\n");
+${timingLoopC({ ...o, call: 'call(c)' })}  printf("}\\n");
   return 0;
 }
 `;
@@ -214,7 +194,7 @@ const bytes = (a: Int8Array | Int32Array | Float32Array | Uint8Array): Buffer =>
 
 /** Writes the harness (sources, weights, main.c) into `dir`; returns the compiler arguments (after `cc`). */
 export function writeInt8Harness(dir: string, prob: Int8GemmProblem, kernels: LoweredInt8Gemm[], opts: Int8HarnessOptions & { withBlas: boolean }): string[] {
-  const o = { reps: opts.reps ?? 40, warmup: opts.warmup ?? 3, seed: opts.seed ?? 1, budgetMs: opts.budgetMs ?? 4000 };
+  const o = { reps: opts.reps ?? 40, warmup: opts.warmup ?? 3, seed: opts.seed ?? 1, budgetMs: opts.budgetMs ?? 4000, clock: opts.clock ?? ('thread-cpu' as const) };
   const fp32Isa: Isa = opts.fp32Isa ?? (kernels[0]?.isa === 'avx2' ? 'avx2' : 'avx512');
   const files: string[] = [];
   const { n, k } = prob;

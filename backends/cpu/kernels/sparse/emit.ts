@@ -5,11 +5,16 @@
  * up to the vector width, padding stays zero), each kept weight w[n][k] is broadcast and
  * multiplied into a row of xt with M vectorised, results accumulate in registers for a slice
  * of output rows and land in yt[N][MP], which is transposed into Y at the end. The structure
- * (block pointers, column indices, row lists) is baked in as static const arrays; the values
- * come packed in the order the kernel reads them (argument `w`), except for the specialised
- * kernel which can embed them as immediates.
+ * (block pointers, column indices, row lists) is either baked in as static const arrays, or,
+ * for large masks, read from the data blob (`Structure`, kind 'data'): then the code depends
+ * only on the shape and the plan, so every layer of one shape shares one small kernel and the
+ * compiler never parses megabytes of index tables. The values come packed in the order the
+ * kernel reads them (argument `w`), except for the specialised kernel which can embed them
+ * as immediates.
  *
  * Signature of every entry: void entry(const float *x, const float *w, float *y).
+ * Every body function is `static void name(const float *restrict w, const float *restrict blob)`:
+ * `w` its values, `blob` the entry's whole `w` (where data-mode structure lives).
  */
 import type { IsaInfo } from './isa.js';
 import type { Bsr, RowGroups } from './structure.js';
@@ -43,6 +48,34 @@ export function rowSlice(isa: IsaInfo, r: number): number {
   const cap = isa.registers >= 32 ? 4 : 2;
   for (let s = 1; s <= Math.min(r, cap); s++) if (r % s === 0) best = s;
   return best;
+}
+
+/**
+ * Where a kernel's index arrays and counts live. 'baked': static const arrays and literals in
+ * the code. 'data': the blob starts with a header of int32 slots; a slot holds a count or the
+ * offset (in 4-byte words from the blob start) of an int32 array stored in the blob.
+ */
+export type Structure = { kind: 'baked' } | { kind: 'data'; slots: DataSlots };
+
+export interface DataSlots {
+  /** Stores an int32 array in the blob; returns its header slot. */
+  ints(values: ArrayLike<number>): number;
+  /** Stores a plain count in a header slot; returns the slot. */
+  count(value: number): number;
+}
+
+/** Declarations for a body function's index arrays and counts: file scope and function prologue. */
+function declareStructure(st: Structure, arrays: Array<[string, ArrayLike<number>]>, counts: Array<[string, number]>): { file: string; local: string } {
+  if (st.kind === 'baked') {
+    return {
+      file: arrays.map(([n, v]) => cArray('int32_t', n, v)).join(''),
+      local: ['(void)blob;', ...counts.map(([n, v]) => `const int ${n} = ${v};`)].join('\n'),
+    };
+  }
+  const lines = ['const int32_t *restrict hdr = (const int32_t *)blob;'];
+  for (const [n, v] of arrays) lines.push(`const int32_t *restrict ${n} = hdr + hdr[${st.slots.ints(v)}];`);
+  for (const [n, v] of counts) lines.push(`const int ${n} = hdr[${st.slots.count(v)}];`);
+  return { file: '', local: lines.join('\n') };
 }
 
 function cArray(type: string, name: string, values: ArrayLike<number>): string {
@@ -167,7 +200,7 @@ function fmaStep(rows: number, nv: number, xptr: string, wptr: string): string {
  * BSR R×C: block rows in order; each block is C consecutive input features of R output rows.
  * Values packed [block][c][r]; w is offset by the function's value base.
  */
-export function emitBsrBody(isa: IsaInfo, d: GemmDims, b: Bsr, prefix: string, name: string, accumulate: boolean): string {
+export function emitBsrBody(isa: IsaInfo, d: GemmDims, b: Bsr, prefix: string, name: string, accumulate: boolean, st: Structure = { kind: 'baked' }): string {
   const mp = paddedM(d.m, isa.width);
   const rs = rowSlice(isa, b.r);
   const nv = vectorsPerChunk(isa, mp, rs);
@@ -179,9 +212,11 @@ const float *wb = w + (size_t)q * ${b.r * b.c} + rs;
 for (int c = 0; c < ${b.c}; c++) {
 ${indent(fmaStep(rs, nv, 'xb + (size_t)c * MP', `wb + c * ${b.r}`), 2)}
 }`;
-  return `/* BSR ${b.r}x${b.c}: ${b.cols.length} kept blocks of ${nbr * (d.k / b.c)}; rows in slices of ${rs}, M in chunks of ${nv} vectors. */
-${cArray('int32_t', `${name}_ptr`, b.rowPtr)}${cArray('int32_t', `${name}_col`, b.cols)}
-static void ${name}(const float *restrict w) {
+  const decl = declareStructure(st, [[`${name}_ptr`, b.rowPtr], [`${name}_col`, b.cols]], []);
+  const kept = st.kind === 'baked' ? `${b.cols.length} kept blocks of ${nbr * (d.k / b.c)}` : `kept blocks read from the data`;
+  return `/* BSR ${b.r}x${b.c}: ${kept}; rows in slices of ${rs}, M in chunks of ${nv} vectors. */
+${decl.file}static void ${name}(const float *restrict w, const float *restrict blob) {
+${indent(decl.local, 2)}
   for (int br = 0; br < ${nbr}; br++) {
     for (int rs = 0; rs < ${b.r}; rs += ${rs}) {
       for (int m0 = 0; m0 < MP; m0 += ${nv} * VW) {
@@ -205,7 +240,7 @@ ${indent(storeAcc(rs, nv, rowExpr, prefix), 8)}
  * Entries: row (bit 30 set on a block row's first entry, which starts from zero instead of
  * reading yt) and the value offset of the unit (values packed [block][c][r]).
  */
-export function emitBsrColumnBody(isa: IsaInfo, d: GemmDims, b: Bsr, prefix: string, name: string, accumulate: boolean): { code: string; order: Array<{ br: number; k0: number }>; cu: number } {
+export function emitBsrColumnBody(isa: IsaInfo, d: GemmDims, b: Bsr, prefix: string, name: string, accumulate: boolean, st: Structure = { kind: 'baked' }): { code: string; order: Array<{ br: number; k0: number }>; cu: number } {
   const mp = paddedM(d.m, isa.width);
   const rs = rowSlice(isa, b.r);
   const cu = b.c > 32 && b.c % 32 === 0 ? 32 : b.c;
@@ -241,9 +276,11 @@ export function emitBsrColumnBody(isa: IsaInfo, d: GemmDims, b: Bsr, prefix: str
       init.push(`vec a${r}_${j} = first ? VZERO() : VLOAD(${prefix}_yt + (size_t)(${rowExpr(r)}) * MP + m0 + ${j} * VW);`);
     }
   }
-  const code = `/* BSR ${b.r}x${b.c} by column units of ${cu}: ${b.cols.length} kept blocks of ${((b.rowPtr.length - 1) * d.k) / b.c}; rows in slices of ${rs}, M in chunks of ${nv} vectors. */
-${cArray('int32_t', `${name}_ptr`, ptr)}${cArray('int32_t', `${name}_row`, rows)}
-static void ${name}(const float *restrict w) {
+  const decl = declareStructure(st, [[`${name}_ptr`, ptr], [`${name}_row`, rows]], []);
+  const kept = st.kind === 'baked' ? `${b.cols.length} kept blocks of ${((b.rowPtr.length - 1) * d.k) / b.c}` : 'kept blocks read from the data';
+  const code = `/* BSR ${b.r}x${b.c} by column units of ${cu}: ${kept}; rows in slices of ${rs}, M in chunks of ${nv} vectors. */
+${decl.file}static void ${name}(const float *restrict w, const float *restrict blob) {
+${indent(decl.local, 2)}
   for (int m0 = 0; m0 < MP; m0 += ${nv} * VW) {
     for (int u = 0; u < ${units}; u++) {
       const float *xs = ${prefix}_xt + (size_t)u * (${cu} * MP) + m0;
@@ -268,15 +305,17 @@ ${indent(storeAcc(rs, nv, rowExpr, prefix), 10)}
 }
 
 /** Row groups: rb rows sharing a gathered input-feature list; values packed [position][rb]. */
-export function emitGroupsBody(isa: IsaInfo, d: GemmDims, g: RowGroups, prefix: string, name: string, accumulate: boolean): string {
+export function emitGroupsBody(isa: IsaInfo, d: GemmDims, g: RowGroups, prefix: string, name: string, accumulate: boolean, st: Structure = { kind: 'baked' }): string {
   const mp = paddedM(d.m, isa.width);
   const nv = vectorsPerChunk(isa, mp, g.rb);
   const groups = g.ptr.length - 1;
   const rowExpr = (r: number): string => `${name}_row[gi * ${g.rb} + ${r}]`;
-  return `/* Row groups of ${g.rb}: ${groups} groups, ${g.kidx.length} gathered input features in all; M in chunks of ${nv} vectors. */
-${cArray('int32_t', `${name}_row`, g.rows)}${cArray('int32_t', `${name}_ptr`, g.ptr)}${cArray('int32_t', `${name}_k`, g.kidx)}
-static void ${name}(const float *restrict w) {
-  for (int gi = 0; gi < ${groups}; gi++) {
+  const decl = declareStructure(st, [[`${name}_row`, g.rows], [`${name}_ptr`, g.ptr], [`${name}_k`, g.kidx]], [['groups', groups]]);
+  const what = st.kind === 'baked' ? `${groups} groups, ${g.kidx.length} gathered input features in all` : 'groups and gathered input features read from the data';
+  return `/* Row groups of ${g.rb}: ${what}; M in chunks of ${nv} vectors. */
+${decl.file}static void ${name}(const float *restrict w, const float *restrict blob) {
+${indent(decl.local, 2)}
+  for (int gi = 0; gi < groups; gi++) {
     for (int m0 = 0; m0 < MP; m0 += ${nv} * VW) {
 ${indent(initAcc(g.rb, nv, rowExpr, accumulate, prefix), 6)}
       for (int q = ${name}_ptr[gi]; q < ${name}_ptr[gi + 1]; q++) {
@@ -319,17 +358,19 @@ export function emitSpecializedBody(isa: IsaInfo, d: GemmDims, g: RowGroups, pre
     lines.push('}');
   }
   lines.push('#undef T');
-  lines.push(`static void ${name}(const float *restrict w) {`);
+  lines.push(`static void ${name}(const float *restrict w, const float *restrict blob) {`);
+  lines.push('  (void)blob;');
   for (const fn of rowFns) lines.push(`  ${fn}(w);`);
   lines.push('}');
   return lines.join('\n') + '\n';
 }
 
 /** Output rows no part of the kernel writes: zeroed so yt never carries stale results. */
-export function emitZeroRows(name: string, rows: number[], prefix: string): string {
-  return `${cArray('int32_t', `${name}_rows`, rows)}
-static void ${name}(void) {
-  for (int i = 0; i < ${rows.length}; i++) memset(${prefix}_yt + (size_t)${name}_rows[i] * MP, 0, MP * sizeof(float));
+export function emitZeroRows(name: string, rows: number[], prefix: string, st: Structure = { kind: 'baked' }): string {
+  const decl = declareStructure(st, [[`${name}_rows`, rows]], [['count', rows.length]]);
+  return `${decl.file}static void ${name}(const float *restrict blob) {
+${indent(decl.local, 2)}
+  for (int i = 0; i < count; i++) memset(${prefix}_yt + (size_t)${name}_rows[i] * MP, 0, MP * sizeof(float));
 }
 `;
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { TesaError } from '../../../../src/errors.js';
 import type { IsaInfo } from './isa.js';
 import {
-  emitBsrBody, emitBsrColumnBody, emitFrame, emitGroupsBody, emitSpecializedBody, emitZeroRows, paddedM, type GemmDims,
+  emitBsrBody, emitBsrColumnBody, emitFrame, emitGroupsBody, emitSpecializedBody, emitZeroRows, paddedM, type DataSlots, type GemmDims, type Structure,
 } from './emit.js';
 import {
   bsrCover, countKept, csrGroups, packBsr, packBsrUnits, packGroups, residualMask, tileGroups, type SparseGemmProblem,
@@ -63,7 +63,60 @@ export function defaultTileRows(isa: IsaInfo, m: number): number {
   return Math.max(1, Math.min(4, Math.floor((isa.registers - 2 - nv) / nv)));
 }
 
-export function lowerSparseGemm(isa: IsaInfo, prob: SparseGemmProblem, plan: SparsePlan, entry = 'sgemm_sparse'): LoweredSparseGemm {
+/**
+ * Above this many kept weights the structure goes into the data blob instead of the code
+ * (the size guard): index tables of a large mask cost the compiler seconds per layer, and
+ * with the structure as data every layer of one shape and plan shares one kernel. Measured
+ * equal speed (the loops read the same arrays either way).
+ */
+export const STRUCTURE_BAKE_MAX_KEPT = 16384;
+
+export interface LowerOptions {
+  /** 'auto' (default): baked up to STRUCTURE_BAKE_MAX_KEPT kept weights, data above. */
+  structure?: 'baked' | 'data' | 'auto';
+}
+
+/** The data blob of a data-mode kernel: a header of int32 slots, then the arrays it points at. */
+class DataBlob implements DataSlots {
+  private header: number[] = [];
+  private parts: Array<{ slot: number; data: Int32Array | Float32Array }> = [];
+
+  ints(values: ArrayLike<number>): number {
+    const slot = this.header.push(0) - 1;
+    this.parts.push({ slot, data: Int32Array.from(values) });
+    return slot;
+  }
+
+  floats(values: Float32Array): number {
+    const slot = this.header.push(0) - 1;
+    this.parts.push({ slot, data: values });
+    return slot;
+  }
+
+  count(value: number): number {
+    return this.header.push(value) - 1;
+  }
+
+  /** The blob as float words (int32 words keep their bits: copied as raw bytes). */
+  finish(): Float32Array {
+    let at = this.header.length;
+    for (const p of this.parts) {
+      this.header[p.slot] = at;
+      at += Math.max(1, p.data.length);
+    }
+    const buf = new ArrayBuffer(at * 4);
+    new Int32Array(buf, 0, this.header.length).set(this.header);
+    at = this.header.length;
+    for (const p of this.parts) {
+      if (p.data instanceof Int32Array) new Int32Array(buf, at * 4, p.data.length).set(p.data);
+      else new Float32Array(buf, at * 4, p.data.length).set(p.data);
+      at += Math.max(1, p.data.length);
+    }
+    return new Float32Array(buf);
+  }
+}
+
+export function lowerSparseGemm(isa: IsaInfo, prob: SparseGemmProblem, plan: SparsePlan, entry = 'sgemm_sparse', opts: LowerOptions = {}): LoweredSparseGemm {
   const d: GemmDims = { m: prob.m, n: prob.n, k: prob.k };
   const pre = entry;
   const bodies: string[] = [];
@@ -72,16 +125,25 @@ export function lowerSparseGemm(isa: IsaInfo, prob: SparseGemmProblem, plan: Spa
   let valueBase = 0;
   let stored = 0;
   const written = new Uint8Array(prob.n);
+  const kept = countKept(prob.mask);
+  const mode = opts.structure ?? 'auto';
+  const blob = plan.family !== 'specialized' && (mode === 'data' || (mode === 'auto' && kept > STRUCTURE_BAKE_MAX_KEPT)) ? new DataBlob() : null;
+  const st: Structure = blob ? { kind: 'data', slots: blob } : { kind: 'baked' };
+  /** Registers a body's values; returns the C expression of its value pointer inside the entry. */
+  const addValues = (v: Float32Array): string => {
+    if (blob) return `w + hdr[${blob.floats(v)}]`;
+    valueParts.push(v);
+    const at = `w + ${valueBase}`;
+    valueBase += v.length;
+    return at;
+  };
 
   // Values always come from the problem's mask: a structure wider than the mask (dense-xt,
   // assimilated blocks) multiplies explicit zeros.
   const addGroups = (g: ReturnType<typeof csrGroups>, valueMask: Uint8Array, name: string): void => {
     const accumulate = calls.length > 0;
-    bodies.push(emitGroupsBody(isa, d, g, pre, name, accumulate));
-    const v = packGroups(prob, g, valueMask);
-    calls.push(`${name}(w + ${valueBase});`);
-    valueParts.push(v);
-    valueBase += v.length;
+    bodies.push(emitGroupsBody(isa, d, g, pre, name, accumulate, st));
+    calls.push(`${name}(${addValues(packGroups(prob, g, valueMask))}, w);`);
     stored += g.kidx.length * g.rb;
     for (const r of g.rows) if (r < prob.n) written[r] = 1;
   };
@@ -109,26 +171,27 @@ export function lowerSparseGemm(isa: IsaInfo, prob: SparseGemmProblem, plan: Spa
       written.fill(1);
       const b = bsrCover(prob, plan.r, plan.c, plan.minFill ?? 1);
       let v: Float32Array;
+      let code: string;
       // Narrow blocks re-read their accumulators once per block in column order: go by rows.
       if ((plan.order ?? (plan.c < 8 ? 'row' : 'col')) === 'row') {
-        bodies.push(emitBsrBody(isa, d, b, pre, `${pre}_bsr`, false));
+        code = emitBsrBody(isa, d, b, pre, `${pre}_bsr`, false, st);
         v = packBsr(prob, b);
       } else {
-        const col = emitBsrColumnBody(isa, d, b, pre, `${pre}_bsr`, false);
-        bodies.push(col.code);
+        const col = emitBsrColumnBody(isa, d, b, pre, `${pre}_bsr`, false, st);
+        code = col.code;
         v = packBsrUnits(prob, b.r, col.cu, col.order);
         // Block rows with no kept block are never stored by the column traversal.
         for (let br = 0; br + 1 < b.rowPtr.length; br++) {
           if (b.rowPtr[br + 1] === b.rowPtr[br]) for (let i = 0; i < b.r; i++) written[br * b.r + i] = 0;
         }
       }
-      calls.push(`${pre}_bsr(w + ${valueBase});`);
-      valueParts.push(v);
-      valueBase += v.length;
+      bodies.push(code);
+      calls.push(`${pre}_bsr(${addValues(v)}, w);`);
       stored += v.length;
       if ((plan.minFill ?? 1) > 1) {
         const res = residualMask(prob, b);
-        if (countKept(res) > 0) addGroups(csrGroups(prob, res), res, `${pre}_res`);
+        // With the structure as data the residual is always there (maybe empty): the code must not depend on the mask.
+        if (blob || countKept(res) > 0) addGroups(csrGroups(prob, res), res, `${pre}_res`);
       }
       break;
     }
@@ -140,11 +203,7 @@ export function lowerSparseGemm(isa: IsaInfo, prob: SparseGemmProblem, plan: Spa
       }
       const v = packGroups(prob, g);
       bodies.push(emitSpecializedBody(isa, d, g, pre, `${pre}_spec`, false, plan.embedValues ? v : null));
-      calls.push(`${pre}_spec(w + ${valueBase});`);
-      if (!plan.embedValues) {
-        valueParts.push(v);
-        valueBase += v.length;
-      }
+      calls.push(`${pre}_spec(${plan.embedValues ? 'w' : addValues(v)}, w);`);
       stored += g.kidx.length;
       for (const r of g.rows) written[r] = 1;
       break;
@@ -153,23 +212,30 @@ export function lowerSparseGemm(isa: IsaInfo, prob: SparseGemmProblem, plan: Spa
 
   const unwritten: number[] = [];
   for (let i = 0; i < prob.n; i++) if (!written[i]) unwritten.push(i);
-  if (unwritten.length > 0) {
-    bodies.push(emitZeroRows(`${pre}_zero`, unwritten, pre));
-    calls.unshift(`${pre}_zero();`);
+  if (blob || unwritten.length > 0) {
+    bodies.push(emitZeroRows(`${pre}_zero`, unwritten, pre, st));
+    calls.unshift(`${pre}_zero(w);`);
   }
-  const values = new Float32Array(valueBase);
-  let o = 0;
-  for (const part of valueParts) {
-    values.set(part, o);
-    o += part.length;
+  let values: Float32Array;
+  if (blob) values = blob.finish();
+  else {
+    values = new Float32Array(valueBase);
+    let o = 0;
+    for (const part of valueParts) {
+      values.set(part, o);
+      o += part.length;
+    }
   }
   const mv = paddedM(prob.m, isa.width) / isa.width;
+  const about = blob
+    ? `Structure and values are data (header of int32 slots at the start of w), so this code serves every mask of this shape and plan.`
+    : `Kept weights ${kept} of ${prob.n * prob.k}; multiply-adds per token ${stored}.`;
   const code = `/* tesa sparse GEMM, plan ${planName(plan)}: Y[${prob.m}x${prob.n}] = X[${prob.m}x${prob.k}] * W^T, ${isa.isa}, ${mv} M-vectors.
-   Kept weights ${countKept(prob.mask)} of ${prob.n * prob.k}; multiply-adds per token ${stored}. */
+   ${about} */
 ${emitFrame(isa, d, pre)}
 ${bodies.join('\n')}
 void ${entry}(const float *restrict x, const float *restrict w, float *restrict y) {
-  ${pre}_pack_x(x);
+${blob ? '  const int32_t *restrict hdr = (const int32_t *)w;\n' : ''}  ${pre}_pack_x(x);
   ${calls.join('\n  ')}
   ${pre}_unpack_y(y);
 }

@@ -16,6 +16,7 @@ import type { SparseGemmProblem } from './structure.js';
 import type { VectorIsa } from './isa.js';
 import type { OpPlan } from '../../../backend.js';
 import { lowerGemm, type GemmParams } from '../gemm-dense.js';
+import { NOW_MS_C, timingLoopC } from '../bench-timing.js';
 
 /** The backend's own dense GEMM for Y = X·W with W stored [K,N] (what a MatMul lowers to). */
 export function backendDenseGemm(prob: SparseGemmProblem, isa: VectorIsa): { code: string; stateBytes: number; hasInit: boolean } {
@@ -105,7 +106,7 @@ static float *load(const char *path, size_t count) {
   fclose(f);
   return p;
 }
-static double now_ms(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
+${NOW_MS_C}
 
 static float *wv[NC];
 static float *wkn; /* masked W stored [K][N] for the BLAS peer */
@@ -149,34 +150,7 @@ ${dense ? `  dstate = aligned_alloc(64, ${Math.ceil(Math.max(64, dense.stateByte
     printf("%s%.9g", c ? ", " : "", isinf(e) ? 1e30 : e);
   }
   printf("],\\n");
-  /* Each sample is the mean of enough back-to-back calls to last ~2 ms (steady-state caches,
-     as inside a model run); contenders take turns sample by sample so drift hits all alike. */
-  int inner[NC];
-  for (int c = 0; c < NC; c++) {
-    double t0 = now_ms();
-    for (int w = 0; w < ${o.warmup}; w++) call(c, x, y);
-    double per = (now_ms() - t0) / ${o.warmup};
-    inner[c] = per > 2.0 ? 1 : (int)(2.0 / (per > 1e-4 ? per : 1e-4)) + 1;
-  }
-  static double samples[NC][${o.reps}];
-  int done = 0;
-  double start = now_ms();
-  for (int r = 0; r < ${o.reps}; r++) {
-    for (int c = 0; c < NC; c++) {
-      double t0 = now_ms();
-      for (int i = 0; i < inner[c]; i++) call(c, x, y);
-      samples[c][r] = (now_ms() - t0) / inner[c];
-    }
-    done = r + 1;
-    if (now_ms() - start > ${o.budgetMs} && done >= 5) break;
-  }
-  printf("\\"samples\\": {");
-  for (int c = 0; c < NC; c++) {
-    printf("%s\\"%s\\": [", c ? ", " : "", names[c]);
-    for (int r = 0; r < done; r++) printf("%s%.6f", r ? ", " : "", samples[c][r]);
-    printf("]");
-  }
-  printf("}}\\n");
+${timingLoopC({ ...o, call: 'call(c, x, y)' })}  printf("}\\n");
   return 0;
 }
 `;

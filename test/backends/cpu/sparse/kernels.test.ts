@@ -30,9 +30,9 @@ const PLANS: SparsePlan[] = [
 ];
 
 /** Every family on several random masks and odd M (padding, tails), through the real compiler. */
-async function checkAll(isa: VectorIsa, m: number, n: number, k: number, pattern: string, ratio: number, seed: string): Promise<void> {
+async function checkAll(isa: VectorIsa, m: number, n: number, k: number, pattern: string, ratio: number, seed: string, structure: 'baked' | 'data' = 'baked'): Promise<void> {
   const prob = problem(m, n, k, pattern, ratio, seed);
-  const kernels = PLANS.map((p, i) => lowerSparseGemm(isaInfo(isa), prob, p, `k${i}`));
+  const kernels = PLANS.map((p, i) => lowerSparseGemm(isaInfo(isa), prob, p, `k${i}`, { structure }));
   const r = await benchSparseKernels(prob, kernels, { reps: 1, warmup: 1, budgetMs: 50, seed: 3, optLevel: 1 });
   r.contenders.forEach((c, i) => {
     expect({ plan: planName(PLANS[i]!), err: c.maxRelError! < 1e-5 }).toEqual({ plan: planName(PLANS[i]!), err: true });
@@ -50,6 +50,27 @@ describe('sparse GEMM kernel families vs the naive reference', () => {
     ['avx2' as VectorIsa, 33, 32, 64, 'nm:2:4', 0, 'g'],
   ] as Array<[VectorIsa, number, number, number, string, number, string]>)('%s M=%i N=%i K=%i %s %f', async (i, m, n, k, pattern, ratio, seed) => {
     await checkAll(i, m, n, k, pattern, ratio, seed);
+  });
+
+  // The same families with the structure read from the data blob (the size guard's other side).
+  it.each([
+    [isa, 37, 64, 128, 'fine', 0.9, 'a'],
+    [isa, 128, 64, 64, 'block:4x4', 0.8, 'c'],
+    ['avx2' as VectorIsa, 20, 48, 64, 'row', 0.5, 'd'],
+  ] as Array<[VectorIsa, number, number, number, string, number, string]>)('structure as data: %s M=%i N=%i K=%i %s %f', async (i, m, n, k, pattern, ratio, seed) => {
+    await checkAll(i, m, n, k, pattern, ratio, seed, 'data');
+  });
+
+  it('structure as data: one code for every mask of a shape and plan', () => {
+    const a = lowerSparseGemm(isaInfo('avx512'), problem(16, 64, 64, 'block:1x32', 0.5, 'x'), { family: 'bsr', r: 1, c: 32, minFill: 8 }, 'e', { structure: 'data' });
+    const b = lowerSparseGemm(isaInfo('avx512'), problem(16, 64, 64, 'block:1x32', 0.8, 'y'), { family: 'bsr', r: 1, c: 32, minFill: 8 }, 'e', { structure: 'data' });
+    expect(a.hash).toBe(b.hash);
+    expect(a.code).not.toContain('static const int32_t');
+    expect(Array.from(a.values)).not.toEqual(Array.from(b.values));
+    // The size guard: large masks go to data by default, small ones stay baked.
+    const big = problem(16, 512, 512, 'block:1x32', 0.5, 'z');
+    expect(lowerSparseGemm(isaInfo('avx512'), big, { family: 'bsr', r: 1, c: 32 }).code).not.toContain('static const int32_t');
+    expect(lowerSparseGemm(isaInfo('avx512'), problem(16, 64, 64, 'block:1x32', 0.5, 'x'), { family: 'bsr', r: 1, c: 32 }).code).toContain('static const int32_t');
   });
 
   it('a planted wrong kernel is caught', async () => {

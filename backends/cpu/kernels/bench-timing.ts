@@ -1,0 +1,77 @@
+/**
+ * The timing loop of the standalone kernel benchmarks (sparse/harness.ts, int8/harness.ts), as
+ * C text for their generated main(): one clock and one loop, so that every contender of every
+ * harness is timed the same way and ratios between harnesses stay comparable.
+ *
+ * The loop: each contender is warmed up, then timed as samples that are each the mean of
+ * enough back-to-back calls to last ~2 ms (steady-state caches, as inside a model run);
+ * contenders take turns sample by sample (A B C A B C …) so drift hits all alike; timing stops
+ * after `reps` rounds, or after `budgetMs` once at least 5 rounds are done. It prints
+ * `"samples": {"<name>": [ms, …], …}`; the caller prints what surrounds it in its JSON.
+ *
+ * Samples are wall-clock by default. On a loaded machine a process is descheduled for whole
+ * scheduler slices, and because the rounds are periodic those gaps can land on the same
+ * contender round after round: one contender's median then comes out 2-6x too slow for the
+ * whole run (seen on the shared 2-core box). `clock: 'thread-cpu'` times samples on the
+ * thread's CPU clock instead, which does not run while the thread is descheduled; it suits
+ * single-threaded contenders (every one of ours, and OpenBLAS at one thread).
+ */
+
+export interface TimingLoopOptions {
+  /** rounds of samples (each contender gets one sample per round) */
+  reps: number;
+  /** untimed calls per contender before timing, also used to size a sample */
+  warmup: number;
+  /** stop after this many ms in all, once at least 5 rounds are done */
+  budgetMs: number;
+  /** C statement that runs contender `c` (an int in 0..NC-1) once */
+  call: string;
+  /** what a sample measures (default wall): 'thread-cpu' needs THREAD_CPU_MS_C in the file */
+  clock?: SampleClock;
+}
+
+export type SampleClock = 'wall' | 'thread-cpu';
+
+/** `now_ms()`: CLOCK_MONOTONIC in ms (the file needs _POSIX_C_SOURCE and <time.h>). */
+export const NOW_MS_C = 'static double now_ms(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }';
+
+/** `cpu_ms()`: this thread's CPU time in ms (CLOCK_THREAD_CPUTIME_ID). */
+export const THREAD_CPU_MS_C = 'static double cpu_ms(void) { struct timespec t; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }';
+
+/**
+ * C statements for main() that time contenders 0..NC-1 and print their samples. Expects in
+ * scope: `NC` (a constant), `names[NC]` (contender names as printed), `now_ms()`.
+ */
+export function timingLoopC(o: TimingLoopOptions): string {
+  // The budget is always wall-clock: it bounds how long the user waits.
+  const clock = o.clock === 'thread-cpu' ? 'cpu_ms' : 'now_ms';
+  return `  /* Each sample is the mean of enough back-to-back calls to last ~2 ms (steady-state caches,
+     as inside a model run); contenders take turns sample by sample so drift hits all alike. */
+  int inner[NC];
+  for (int c = 0; c < NC; c++) {
+    double t0 = ${clock}();
+    for (int w = 0; w < ${o.warmup}; w++) ${o.call};
+    double per = (${clock}() - t0) / ${o.warmup};
+    inner[c] = per > 2.0 ? 1 : (int)(2.0 / (per > 1e-4 ? per : 1e-4)) + 1;
+  }
+  static double samples[NC][${o.reps}];
+  int done = 0;
+  double start = now_ms();
+  for (int r = 0; r < ${o.reps}; r++) {
+    for (int c = 0; c < NC; c++) {
+      double t0 = ${clock}();
+      for (int i = 0; i < inner[c]; i++) ${o.call};
+      samples[c][r] = (${clock}() - t0) / inner[c];
+    }
+    done = r + 1;
+    if (now_ms() - start > ${o.budgetMs} && done >= 5) break;
+  }
+  printf("\\"samples\\": {");
+  for (int c = 0; c < NC; c++) {
+    printf("%s\\"%s\\": [", c ? ", " : "", names[c]);
+    for (int r = 0; r < done; r++) printf("%s%.6f", r ? ", " : "", samples[c][r]);
+    printf("]");
+  }
+  printf("}");
+`;
+}
