@@ -404,7 +404,8 @@ function folderWriteProblem(file: string): string | null {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EROFS') return `${dir} is on a read-only file system`;
-    if (code === 'EACCES' || code === 'EPERM') return `${dir} is not writable by this user`;
+    if (code === 'EACCES') return `${dir} is not writable by this user`;
+    if (code === 'EPERM') return `${dir} may not be written (immutable, or not permitted)`;
     if (code === 'ENOENT') return `${dir} does not exist`;
     return null;
   }

@@ -35,7 +35,7 @@ if (pick) {
 }
 let t0 = Date.now();
 const sparseModel = await backend.compile(graph, { sparsity });
-console.log(`sparse compile ${Date.now() - t0} ms; kernels: ${JSON.stringify(sparseModel.plan.reduce((a, p) => (a[p.kernel] = (a[p.kernel] || 0) + 1, a), {}))}`);
+console.log(`sparse compile ${Date.now() - t0} ms (plan picking ${Math.round(backend.lastPlanPickMs)} ms, ${sparseModel.stats.kernelsBuilt} kernels built, ${sparseModel.stats.kernelsCached} cached; plans ${JSON.stringify(backend.lastPlanChoices.reduce((a, c) => (a[c.choice.plan.family === 'bsr' ? `bsr:${c.choice.plan.r}x${c.choice.plan.c}` : c.choice.plan.family] = (a[c.choice.plan.family === 'bsr' ? `bsr:${c.choice.plan.r}x${c.choice.plan.c}` : c.choice.plan.family] || 0) + 1, a), {}))}); kernels: ${JSON.stringify(sparseModel.plan.reduce((a, p) => (a[p.kernel] = (a[p.kernel] || 0) + 1, a), {}))}`);
 t0 = Date.now();
 const denseModel = await backend.compile(graph);
 console.log(`dense compile ${Date.now() - t0} ms`);

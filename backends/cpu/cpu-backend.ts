@@ -122,6 +122,8 @@ export class CpuBackend implements Backend {
   lastPlanChoices: OpPlanChoice[] = [];
   /** What the last compile removed by shrinking coarse-pruned channels (null: nothing). */
   lastShrink: ShrunkModel | null = null;
+  /** Wall time the last compile spent picking sparse plans (timing candidates), ms. */
+  lastPlanPickMs = 0;
 
   constructor(opts: CpuBackendOptions = {}) {
     this.threads = Math.max(1, Math.floor(opts.threads ?? 1));
@@ -178,6 +180,7 @@ export class CpuBackend implements Backend {
     const plant = options.plant ?? plantFromEnv();
     this.lastPlanChoices = [];
     this.lastShrink = null;
+    this.lastPlanPickMs = 0;
     let sparsity = options.sparsity;
     if (sparsity && options.shrink !== false) {
       const shrunk = shrinkForCompile(graph, sparsity);
@@ -189,10 +192,12 @@ export class CpuBackend implements Backend {
     }
     if (sparsity && sparsity.size > 0 && options.pickPlans !== false) {
       const sp = sparsity;
+      const tp = performance.now();
       // Timing holds the machine like a run: no build or run of this process beside it.
       this.lastPlanChoices = await deviceLock.withRun(() =>
         chooseSparsePlans(graph, sp, fp, { store: options.planStore ?? asPlanStore(options.kernelIndex), budgetMs: options.planBudgetMs ?? COMPILE_PLAN_BUDGET_MS, reps: 9, forCompile: true, timerCacheDir: this.cacheDir }),
       );
+      this.lastPlanPickMs = performance.now() - tp;
     }
     // int8 weights with fp32 outliers: decomposed or assimilated, timed once per weight (kernels/int8/choose.ts).
     if (sparsity && options.pickPlans !== false && [...sparsity.values()].some((w) => w.precision === 'int8' && (w.outliers ?? 0) > 0)) {

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { TesaError } from '../../src/errors.js';
 import { parsePattern } from '../../src/prune/pattern.js';
 import { DEFAULT_BLOCK_OPTIONS, lowerGemmBlock, type BlockKernelOptions } from './kernels/gemm-block.js';
-import { lowerGemmNm } from './kernels/gemm-nm.js';
+import { lowerGemmNm, type NmLayout } from './kernels/gemm-nm.js';
 import { DEFAULT_GATHER_BLOCK_OPTIONS, DEFAULT_GATHER_OPTIONS, gatherComputedFraction, gatherPlanFromBlocks, gatherPlanFromTiles, lowerGemmGather, type GatherKernelOptions, type GatherPlan } from './kernels/gemm-gather.js';
 import { DEFAULT_TILE_OPTIONS, lowerGemmTile, type TileKernelOptions } from './kernels/gemm-tile.js';
 import type { GemmShape } from './kernels/cuda-prelude.js';
@@ -35,6 +35,8 @@ export interface GemmTuning {
   block?: Partial<BlockKernelOptions>;
   tile?: Partial<TileKernelOptions>;
   gather?: Partial<GatherKernelOptions>;
+  /** nm:2:4 (cuSPARSELt): activation layout, default 'token-major'. */
+  nmLayout?: NmLayout;
 }
 
 export type GemmEngine = 'wmma' | 'wgmma';
@@ -79,7 +81,7 @@ export function lowerGemm(shape: GemmShape, pattern: string, mask: Uint8Array | 
     case 'nm': {
       if (p.n !== 2 || p.m !== 4) throw new TesaError('UNSUPPORTED', `${pattern}: the sparse tensor cores take 2:4 only`, 'use nm:2:4');
       if (!isNm(mask, N, K, 2, 4)) throw new TesaError('BAD_INPUT', 'the mask is not 2:4 along the input features', 'prune with --pattern nm:2:4');
-      return { kernel: 'gemm-nm', code: lowerGemmNm(shape), needsCusparseLt: true, computedFraction: 0.5 };
+      return { kernel: 'gemm-nm', code: lowerGemmNm(shape, tuning.nmLayout), needsCusparseLt: true, computedFraction: 0.5 };
     }
     default:
       throw new TesaError('UNSUPPORTED', `the CUDA backend has no kernel for pattern '${pattern}'`, 'use dense, block:RxC (R, C multiples of 16), tile:G (G a multiple of 32) or nm:2:4');

@@ -88,28 +88,36 @@ function node(e: Emit, opType: string, inputs: string[], outputs: string[], attr
   e.nodes.push({ name: fresh(e, `${outputs[0]}_${opType}`), opType, domain: '', inputs, outputs, attrs });
 }
 
-/** |x|max/127 as a graph scalar, then QuantizeLinear(int8, zp 0) → DequantizeLinear: the kernels' dynamic rounding of X. */
-function activationQdq(e: Emit, x: string, shared: { c127: string; tiny: string }): string {
-  const abs = fresh(e, `${x}_abs`);
-  const amax = fresh(e, `${x}_absmax`);
-  const raw = fresh(e, `${x}_scale_raw`);
-  const scale = fresh(e, `${x}_scale`);
-  const zp = constant(e, `${x}_zero_point`, { dtype: 'int8', shape: [], data: new Int8Array(1) });
-  const q = fresh(e, `${x}_quantized`);
-  const dq = fresh(e, `${x}_dequantized`);
+/**
+ * X → QuantizeLinear(X · (127/|x|max), scale 1) → DequantizeLinear(scale |x|max/127): the
+ * kernels' dynamic rounding of X. The multiply by the reciprocal is written out because that is
+ * what the kernels compute (`x * inv`): dividing by the scale instead rounds a few values on a
+ * .5 boundary the other way, and each such flip moves a whole output row.
+ */
+function activationQdq(e: Emit, x: string, shared: { c127: string; one: string; tiny: string }): string {
   const x0 = e.tensors.get(x)!;
-  e.tensors.set(abs, { name: abs, dtype: 'float32', shape: [...x0.shape] });
-  e.tensors.set(amax, { name: amax, dtype: 'float32', shape: [] });
-  e.tensors.set(raw, { name: raw, dtype: 'float32', shape: [] });
-  e.tensors.set(scale, { name: scale, dtype: 'float32', shape: [] });
-  e.tensors.set(q, { name: q, dtype: 'int8', shape: [...x0.shape] });
-  e.tensors.set(dq, { name: dq, dtype: 'float32', shape: [...x0.shape] });
+  const t = (base: string, dtype: Tensor['dtype'], shape: number[]): string => {
+    const name = fresh(e, base);
+    e.tensors.set(name, { name, dtype, shape });
+    return name;
+  };
+  const abs = t(`${x}_abs`, 'float32', [...x0.shape]);
+  const amax = t(`${x}_absmax`, 'float32', []);
+  const safe = t(`${x}_absmax_safe`, 'float32', []);
+  const inv = t(`${x}_inv_scale`, 'float32', []);
+  const scale = t(`${x}_scale`, 'float32', []);
+  const scaled = t(`${x}_scaled`, 'float32', [...x0.shape]);
+  const zp = constant(e, `${x}_zero_point`, { dtype: 'int8', shape: [], data: new Int8Array(1) });
+  const q = t(`${x}_quantized`, 'int8', [...x0.shape]);
+  const dq = t(`${x}_dequantized`, 'float32', [...x0.shape]);
   node(e, 'Abs', [x], [abs]);
   node(e, 'ReduceMax', [abs], [amax], { keepdims: { type: 'int', value: 0 } });
-  node(e, 'Div', [amax, shared.c127], [raw]);
   // An all-zero input quantizes to zeros with any positive scale (the kernels use 1).
-  node(e, 'Max', [raw, shared.tiny], [scale]);
-  node(e, 'QuantizeLinear', [x, scale, zp], [q]);
+  node(e, 'Max', [amax, shared.tiny], [safe]);
+  node(e, 'Div', [shared.c127, safe], [inv]);
+  node(e, 'Div', [safe, shared.c127], [scale]);
+  node(e, 'Mul', [x, inv], [scaled]);
+  node(e, 'QuantizeLinear', [scaled, shared.one, zp], [q]);
   node(e, 'DequantizeLinear', [q, scale, zp], [dq]);
   return dq;
 }
@@ -188,7 +196,7 @@ export function quantizedGraph(graph: Graph, sparsity: ModelSparsity, opts: QdqO
   const dequantized = new Map<string, string>();
   const activations = new Map<string, string>();
   const outliersOf = new Map<string, string>();
-  let shared: { c127: string; tiny: string } | null = null;
+  let shared: { c127: string; one: string; tiny: string } | null = null;
   for (const n of g.nodes) {
     const p = n.opType === 'MatMul' || n.opType === 'Gemm' ? prunableOf(g, n) : undefined;
     const ws = p ? sparsity.get(p.weight) : undefined;
@@ -218,6 +226,7 @@ export function quantizedGraph(graph: Graph, sparsity: ModelSparsity, opts: QdqO
     if ((opts.activations ?? 'dynamic') === 'dynamic' && g.tensors.get(x)?.dtype === 'float32') {
       shared ??= {
         c127: constant(e, 'qdq_127', { dtype: 'float32', shape: [], data: Float32Array.of(127) }),
+        one: constant(e, 'qdq_unit_scale', { dtype: 'float32', shape: [], data: Float32Array.of(1) }),
         tiny: constant(e, 'qdq_min_scale', { dtype: 'float32', shape: [], data: Float32Array.of(1e-30) }),
       };
       let xq = activations.get(x);

@@ -74,6 +74,13 @@ export interface PickOptions {
    * sparse harness builds a fresh program (bench kernel).
    */
   timerCacheDir?: string;
+  /**
+   * Plans already chosen for other ops of this shape: one of them is kept over a faster
+   * candidate when within `preferTolerance` of it (default 5%, about the noise of a loaded
+   * machine), so layers of one shape share one kernel instead of each building its own.
+   */
+  prefer?: SparsePlan[];
+  preferTolerance?: number;
 }
 
 /** How often the picker timed candidates, answered from its caches, or had nothing to time. */
@@ -182,6 +189,21 @@ export async function pickPlan(prob: SparseGemmProblem, pattern: Pattern, opts: 
       bestRatio = ratio;
     }
   });
+  if (best.plan.family !== 'dense' && opts.prefer && opts.prefer.length > 0) {
+    const names = new Set(opts.prefer.map(planName));
+    const limit = bestRatio * (1 + (opts.preferTolerance ?? 0.05));
+    let shared: { plan: ChosenPlan; ms: number; ratio: number } | null = null;
+    r.contenders.forEach((c, i) => {
+      const plan = lowered[i]!.plan;
+      if (!names.has(planName(plan))) return;
+      const t = candidates.find((x) => x.plan === planName(plan));
+      if (!t || t.rejected || t.ratioToDense === undefined || t.minRatioToDense === undefined) return;
+      if (t.ratioToDense < 1 - margin && t.minRatioToDense < 1 - margin && t.ratioToDense <= limit && (!shared || t.ratioToDense < shared.ratio)) {
+        shared = { plan, ms: summarize(c.samplesMs).medianMs, ratio: t.ratioToDense };
+      }
+    });
+    if (shared) best = { plan: (shared as { plan: ChosenPlan }).plan, ms: (shared as { ms: number }).ms };
+  }
   candidates.unshift({ plan: 'dense', medianMs: denseMs, maxRelError: dense.maxRelError });
   const choice: PlanChoice = { key, plan: best.plan, medianMs: best.ms, denseMs, candidates, fromCache: false };
   memory.set(key, choice);

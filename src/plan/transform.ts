@@ -72,7 +72,10 @@ export async function chooseSparsePlans(graph: Graph, sparsity: ModelSparsity, f
     .map((n) => ({ n, s: sparseShape({ anchor: n, absorbed: [], epilogue: [], outputs: n.outputs }, ctx) }))
     .filter((x): x is { n: typeof x.n; s: NonNullable<typeof x.s> } => x.s !== null);
   const out: OpPlanChoice[] = [];
+  // Plans chosen so far per shape and pattern (kernel sharing, see PickOptions.prefer).
+  const chosen = new Map<string, SparsePlan[]>();
   for (const [i, { n, s }] of todo.entries()) {
+    const shapeKey = `${s.prob.m}x${s.prob.n}x${s.prob.k}|${s.pattern}`;
     // A cached decision first: enumerating covers of a large mask is not free.
     const hit = cachedPlan(decisionKey(s.prob, s.pattern, fingerprint.id, isa), opts.store);
     let plans: SparsePlan[] | undefined;
@@ -82,8 +85,9 @@ export async function chooseSparsePlans(graph: Graph, sparsity: ModelSparsity, f
     }
     const choice = hit ?? await pickPlan(s.prob, s.pattern, {
       isa, fingerprintId: fingerprint.id, store: opts.store, reps: opts.reps ?? 9, budgetMs: opts.budgetMs ?? 1500,
-      plans, skipWhenDenseOnly: opts.forCompile ?? false, timerCacheDir: opts.timerCacheDir,
+      plans, skipWhenDenseOnly: opts.forCompile ?? false, timerCacheDir: opts.timerCacheDir, prefer: chosen.get(shapeKey),
     });
+    if (choice.plan.family !== 'dense') chosen.set(shapeKey, [...(chosen.get(shapeKey) ?? []), choice.plan]);
     const c = { node: n.name, weight: n.inputs[1]!, choice };
     out.push(c);
     opts.onOp?.(c, i, todo.length);

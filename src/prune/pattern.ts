@@ -94,7 +94,8 @@ export function parseRatio(text: string, option = '--sparsity'): number {
   const pct = t.endsWith('%');
   const v = Number(pct ? t.slice(0, -1) : t);
   const r = pct || v > 1 ? v / 100 : v;
-  if (!Number.isFinite(r) || r < 0 || r >= 1) {
+  // t === '': Number('') is 0, and an empty ratio is a typo, not "prune nothing".
+  if (t === '' || t === '%' || !Number.isFinite(r) || r < 0 || r >= 1) {
     throw new TesaError('BAD_INPUT', `${option}: '${text}' is not a sparsity ratio`, 'give the pruned fraction in [0, 1), e.g. 0.8 or 80%');
   }
   return r;

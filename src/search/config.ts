@@ -150,6 +150,10 @@ export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: num
   const strategy = parseChoice(raw.strategy ?? 'sa', '--strategy', strategyNames());
   const evaluator = (raw.evaluator ?? 'proxy').trim();
   if (!/^(proxy|fidelity(:.+)?|cmd:.+)$/.test(evaluator)) throw badInput(`--evaluator ${JSON.stringify(raw.evaluator)} is not an evaluator`, 'use proxy, fidelity or cmd:"<command>"');
+  // The precision rules act on int8 choices only: without int8 they would be silently ignored.
+  if ((raw.propagatePrecision === true || raw.int8Outliers !== undefined) && !(raw.precisions ?? '').split(',').some((p) => p.trim() === 'int8')) {
+    throw badInput(`${raw.propagatePrecision === true ? '--propagate-precision' : '--int8-outliers'} needs int8 among --precisions`, 'add --precisions fp32,int8');
+  }
   return {
     model,
     target,

@@ -114,7 +114,10 @@ describe('precision in the search space', () => {
     expect(back.propagatePrecision).toBe(true);
     expect(back.int8Outliers).toBe(0.01);
     expect(resolveSearchConfig({}, 1).propagatePrecision).toBeUndefined();
-    expect(() => resolveSearchConfig({ int8Outliers: 'lots' }, 1)).toThrow(/--int8-outliers/);
+    expect(() => resolveSearchConfig({ precisions: 'int8', int8Outliers: 'lots' }, 1)).toThrow(/--int8-outliers/);
+    // Without int8 to act on, the rules are refused rather than ignored.
+    expect(() => resolveSearchConfig({ propagatePrecision: true }, 1)).toThrow(/--propagate-precision needs int8/);
+    expect(() => resolveSearchConfig({ precisions: 'fp32', int8Outliers: '0.01' }, 1)).toThrow(/--int8-outliers needs int8/);
   });
 });
 

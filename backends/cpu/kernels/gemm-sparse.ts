@@ -33,6 +33,8 @@ export interface SparseGemmParams {
   planName: string;
   /** generated sparse core, entry `tesa_sparse_core(x, w, y)` */
   core: string;
+  /** the core reads its structure from the values input: its length is the mask's, not the code's */
+  structureAsData?: boolean;
   epilogue: EpilogueStep[];
   operands: EpilogueOperand[];
 }
@@ -105,7 +107,7 @@ function planSparse(op: FusedOp, ctx: PlanContext): PlannedKernel {
   const values: Tensor = { name: valuesName, dtype: 'float32', shape: [Math.max(1, lowered.values.length)], data: lowered.values.length ? lowered.values : new Float32Array(1) };
   const params: SparseGemmParams = {
     M: s.g.M, N: s.g.N, K: s.g.K, aOff: s.g.aOff[0]!, sbk: s.g.sbk, sbn: s.g.sbn,
-    planName: planName(plan), core: lowered.code, epilogue: epi.steps, operands: epi.operands,
+    planName: planName(plan), core: lowered.code, epilogue: epi.steps, operands: epi.operands, structureAsData: lowered.structureAsData,
   };
   return { inputs: [n.inputs[0]!, valuesName, n.inputs[1]!, ...epi.inputs], outputs: op.outputs, params: params as unknown as Record<string, unknown>, constants: [values] };
 }
@@ -125,7 +127,10 @@ export function lowerSparse(plan: OpPlan, ctx: LowerContext): LoweredKernel {
     : '';
   const refEpi = epilogueStatements(p.epilogue, (k) => operand(k, 'i', 'j'));
   void ctx;
-  const code = `${header('gemm-sparse', `${plan.opType} M=${p.M} N=${p.N} K=${p.K}, plan ${p.planName}${p.epilogue.length ? ', epilogue ' + p.epilogue.map((e) => e.kind).join('+') : ''}`, refs(plan, 'inputRefs'), refs(plan, 'outputRefs'))}
+  // With the structure as data the values' length varies with the mask; the header leaves it
+  // out so that every layer of one shape, plan and epilogue shares this kernel.
+  const inputs = refs(plan, 'inputRefs').map((r, i) => (i === 1 && p.structureAsData ? { ...r, shape: [] } : r));
+  const code = `${header('gemm-sparse', `${plan.opType} M=${p.M} N=${p.N} K=${p.K}, plan ${p.planName}${p.structureAsData ? ' (structure and values as data)' : ''}${p.epilogue.length ? ', epilogue ' + p.epilogue.map((e) => e.kind).join('+') : ''}`, inputs, refs(plan, 'outputRefs'))}
 /* ---- sparse core ---- */
 ${p.core}
 #undef M

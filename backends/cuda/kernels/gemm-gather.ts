@@ -38,6 +38,14 @@ export interface GatherKernelOptions {
    * mainloops rely on); the fence is kept as an option to measure its cost.
    */
   proxyFence?: boolean;
+  /**
+   * How finished tiles leave: 'staged' through shared memory (the idle pipeline ring, one CTA
+   * barrier) or 'quad' straight from registers after a 4-lane exchange (persistent CTAs always
+   * use 'quad': their ring is busy with the next item's loads). Default 'staged'.
+   */
+  epilogue?: 'staged' | 'quad';
+  /** Persistent CTAs with one producer warp and mbarrier-synchronised slots (quad epilogue). */
+  warpSpecialized?: boolean;
 }
 
 /** Defaults per pattern, from the H100 runs in notes/BENCHMARKS.md (2026-11-23, session 13). */
@@ -165,7 +173,7 @@ export function lowerGemmGather(shape: GemmShape, plan: GatherPlan, o: GatherKer
     for (let i = 0; i < o.wr; i++) rows.push(i < t.rows.length ? t.rows[i]! : -1);
   }
   if (o.wr * (o.bn + 8) * 2 > o.stages * (o.wr + o.bn) * o.kc * 2) throw new TesaError('INTERNAL', 'gather kernel: the epilogue staging area does not fit in the pipeline ring', 'use more stages or a larger kc');
-  if (o.persistent && ks.length * 2 > GATHER_MAX_KS_BYTES) throw new TesaError('UNSUPPORTED', `gather kernel: the K lists need ${ks.length * 2} B of shared memory (limit ${GATHER_MAX_KS_BYTES})`, 'the weight is too dense for gemm-gather; the wmma kernels take it');
+  if ((o.persistent || o.warpSpecialized) && ks.length * 2 > GATHER_MAX_KS_BYTES) throw new TesaError('UNSUPPORTED', `gather kernel: the K lists need ${ks.length * 2} B of shared memory (limit ${GATHER_MAX_KS_BYTES})`, 'the weight is too dense for gemm-gather; the wmma kernels take it');
   const nct = plan.tiles.length;
   const nz = plan.zeroRows.length;
   const stageBytes = (o.wr + o.bn) * o.kc * 2;
@@ -173,7 +181,7 @@ export function lowerGemmGather(shape: GemmShape, plan: GatherPlan, o: GatherKer
   return `// tesa gemm-gather (sm_90a wgmma): Yᵀ[${N},${M}] = W[${N},${K}]·Xᵀ[${K},${M}] (activations feature-major).
 // ${plan.origin}: ${nct} CTA tiles of ${o.wr} weight rows, ${nz} output features zero,
 // ${((100 * macs) / (N * K)).toFixed(1)}% of the dense multiply-adds (padding included).
-// Tuning: ${o.wr} weight rows (${o.wr / 64} warpgroups) × ${o.bn} tokens per item, ${o.kc} features per stage, ${o.stages} stages (${stageBytes} B each), ${o.persistent ? 'persistent CTAs' : 'one CTA per item'}.
+// Tuning: ${o.wr} weight rows (${o.wr / 64} warpgroups) × ${o.bn} tokens per item, ${o.kc} features per stage, ${o.stages} stages (${stageBytes} B each), ${o.persistent ? 'persistent CTAs' : 'one CTA per item'}, ${o.epilogue === 'quad' || o.persistent ? 'quad-exchange' : 'staged'} epilogue.
 ${KERNEL_ABI}
 // tesa_layout() = 1: x is Xᵀ (K×M row-major) and y is Yᵀ (N×M row-major).
 ${PRELUDE}#include <cstdint>
@@ -191,21 +199,26 @@ ${PRELUDE}#include <cstdint>
 #define ZERO_CTAS ${Math.ceil(nz / o.wr)}
 #define KS_LEN ${Math.max(1, ks.length)}
 #define KMAX ${Math.max(8, ...kOff.slice(1).map((v, i) => v - kOff[i]!))}
-#define THREADS (128 * WG)
+// Consumer warpgroups (wgmma) and, when warp-specialised, one producer warp issuing all loads.
+#define CONSUMERS (128 * WG)
+#define THREADS (CONSUMERS + (WS ? 32 : 0))
+#define LT (WS ? 32 : CONSUMERS)
 #define W_STAGE (WR * KC)
 #define X_STAGE (BN * KC)
 #define STAGE (W_STAGE + X_STAGE)
 #define MBLOCKS ((M_ + BN - 1) / BN)
 #define NITEMS (NCT * MBLOCKS)
 #define PERSISTENT ${o.persistent ? 1 : 0}
+#define WS ${o.warpSpecialized ? 1 : 0}
 #define PROXY_FENCE ${o.proxyFence ? 1 : 0}
+#define STAGED_EPILOGUE ${o.epilogue === 'quad' || o.persistent ? 0 : 1}
 // Shared K list: all of KS when persistent, else the one item's list (at most KMAX entries).
-#if PERSISTENT
+#if PERSISTENT || WS
 #define KS_SMEM KS_LEN
 #else
 #define KS_SMEM KMAX
 #endif
-#define SMEM_BYTES (STAGES * STAGE * 2 + KS_SMEM * 2 + 1024)
+#define SMEM_BYTES (STAGES * STAGE * 2 + KS_SMEM * 2 + 2 * STAGES * 8 + 1024)
 // Epilogue staging (one item at a time, non-persistent): WR rows of BN fp16 outputs, padded
 // so that the accumulator fragments' half2 writes hit 32 distinct banks.
 #define LDO (BN + 8)
@@ -247,19 +260,19 @@ ${wgmmaFunction(o.bn)}
 // the gathered Xᵀ rows. Which pieces is fixed per thread, so their shared-memory offsets and
 // the weight offsets are computed once (Loader) and a stage costs a few instructions per piece;
 // the feature indices come from the copy of KS in shared memory (no dependent global load).
-#define W_CHUNKS (KC * WR / 8 / THREADS)
-#define X_CHUNKS (KC * BN / 8 / THREADS)
-#define KW_STEP (THREADS / (WR / 8))
-#define KX_STEP (THREADS / (BN / 8))
+#define W_CHUNKS (KC * WR / 8 / LT)
+#define X_CHUNKS (KC * BN / 8 / LT)
+#define KW_STEP (LT / (WR / 8))
+#define KX_STEP (LT / (BN / 8))
 struct Loader {
   int wsm[W_CHUNKS], wgl[W_CHUNKS], xsm[X_CHUNKS], xk[X_CHUNKS];
   int xcol;
 };
-static __device__ __forceinline__ Loader make_loader() {
+static __device__ __forceinline__ Loader make_loader(int tid) {
   Loader L;
-  const int kw = threadIdx.x / (WR / 8), cw = (threadIdx.x % (WR / 8)) * 8;
-  const int kx = threadIdx.x / (BN / 8);
-  L.xcol = (threadIdx.x % (BN / 8)) * 8;
+  const int kw = tid / (WR / 8), cw = (tid % (WR / 8)) * 8;
+  const int kx = tid / (BN / 8);
+  L.xcol = (tid % (BN / 8)) * 8;
 #pragma unroll
   for (int i = 0; i < W_CHUNKS; i++) {
     L.wsm[i] = swz(kw + i * KW_STEP, cw);
@@ -289,9 +302,9 @@ static __device__ __forceinline__ void load_stage(const Loader &L, half *sW, hal
 
 // Output features pruned whole: chunk z of ZCH covers WR of them × BN tokens.
 #define ZCH (ZERO_CTAS * MBLOCKS)
-static __device__ __forceinline__ void zero_chunk(int z, half *__restrict__ YT) {
+static __device__ __forceinline__ void zero_chunk(int z, half *__restrict__ YT, int tid, int nthreads) {
   const int z0 = (z / MBLOCKS) * WR, m0 = (z % MBLOCKS) * BN;
-  for (int c = threadIdx.x; c < WR * BN / 8; c += THREADS) {
+  for (int c = tid; c < WR * BN / 8; c += nthreads) {
     const int r = c / (BN / 8), col = (c % (BN / 8)) * 8;
     if (z0 + r < NZ && m0 + col < M_) *(uint4 *)(YT + (size_t)ZROWS[z0 + r] * M_ + m0 + col) = make_uint4(0, 0, 0, 0);
   }
@@ -311,20 +324,43 @@ static __device__ __forceinline__ Item item(int w) {
 }
 
 // Accumulator layout of wgmma m64nBN: d[4j + {0,1}] = (row, 8j + 2q + {0,1}), d[4j + {2,3}] = (row + 8, …),
-// row = 16·warp + lane/4, q = lane % 4. Stores straight from registers, then clears them.
+// row = 16·warp + lane/4, q = lane % 4: the 4 lanes of a quad hold the 8 columns of block j
+// of their row, 2 each. A 4×4 exchange inside the quad (3 shuffles) hands lane q the whole
+// 16 bytes of block 4G+q, so each output row gets 64 contiguous bytes per store (full
+// sectors) straight from registers, with no shared memory and no barrier. Clears d.
+static __device__ __forceinline__ unsigned pack_half2(float x, float y) {
+  const half2 h = __floats2half2_rn(x, y);
+  return *(const unsigned *)&h;
+}
 static __device__ __forceinline__ void store_tile(float (&d)[BN / 2], half *__restrict__ YT, const Item &it) {
-  const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32;
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x % 128) / 32, lane = threadIdx.x % 32, q = lane & 3;
   const int r0 = wg * 64 + warp * 16 + lane / 4;
   const int g0 = ROWS[it.t * WR + r0], g1 = ROWS[it.t * WR + r0 + 8];
 #pragma unroll
-  for (int j = 0; j < BN / 8; j++) {
-    const int m = it.m0 + j * 8 + (lane % 4) * 2;
-    if (m < M_) {
-      if (g0 >= 0) *(half2 *)(YT + (size_t)g0 * M_ + m) = __floats2half2_rn(d[4 * j], d[4 * j + 1]);
-      if (g1 >= 0) *(half2 *)(YT + (size_t)g1 * M_ + m) = __floats2half2_rn(d[4 * j + 2], d[4 * j + 3]);
+  for (int G = 0; G < BN / 32; G++) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      unsigned a[4], b[4];
+#pragma unroll
+      for (int t = 0; t < 4; t++) a[t] = pack_half2(d[4 * (4 * G + t) + 2 * h], d[4 * (4 * G + t) + 2 * h + 1]);
+#pragma unroll
+      for (int t = 0; t < 4; t++) b[t] = 0;
+      // Round k: lane s offers its piece of block (s + k) % 4; lane q takes lane (q - k) % 4's.
+#pragma unroll
+      for (int k = 0; k < 4; k++) {
+        const int give = (q + k) & 3, from = (q - k) & 3;
+        const unsigned v = give == 0 ? a[0] : give == 1 ? a[1] : give == 2 ? a[2] : a[3];
+        const unsigned got = k == 0 ? v : __shfl_sync(0xffffffffu, v, (lane & ~3) | from);
+#pragma unroll
+        for (int t = 0; t < 4; t++) b[t] = from == t ? got : b[t];
+      }
+      const int g = h ? g1 : g0;
+      const int m = it.m0 + 8 * (4 * G + q);
+      if (g >= 0 && m < M_) *(uint4 *)(YT + (size_t)g * M_ + m) = make_uint4(b[0], b[1], b[2], b[3]);
     }
-    d[4 * j] = d[4 * j + 1] = d[4 * j + 2] = d[4 * j + 3] = 0.f;
   }
+#pragma unroll
+  for (int i = 0; i < BN / 2; i++) d[i] = 0.f;
 }
 
 // The same tile through shared memory: the fragments land as half2 in a WR×BN staging area
@@ -350,6 +386,7 @@ static __device__ __forceinline__ void store_tile_staged(float (&d)[BN / 2], hal
   }
 }
 
+#if !WS
 // Each CTA walks items blockIdx.x, blockIdx.x + gridDim.x, … (one item each unless persistent).
 // The cp.async ring runs on across item boundaries: stage g of the CTA's stream lands in slot
 // g % STAGES, STAGES-2 stages ahead of the warpgroups' wgmma, with one wgmma group in flight.
@@ -358,7 +395,7 @@ __global__ void __launch_bounds__(THREADS) gemm_gather(const half *__restrict__ 
   // The swizzle atoms must be 1024-byte aligned.
   half *smem = (half *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
   unsigned short *ks_s = (unsigned short *)(smem + STAGES * STAGE);
-  const Loader L = make_loader();
+  const Loader L = make_loader(threadIdx.x);
 #if PERSISTENT
   const int first_item = blockIdx.x, item_step = gridDim.x;
   const unsigned short *ks = ks_s;
@@ -370,7 +407,7 @@ __global__ void __launch_bounds__(THREADS) gemm_gather(const half *__restrict__ 
   // The zero chunks come first (short, they finish while the first items compute), then one
   // item per CTA.
   if (blockIdx.x < ZCH) {
-    zero_chunk(blockIdx.x, YT);
+    zero_chunk(blockIdx.x, YT, threadIdx.x, THREADS);
     return;
   }
   const int first_item = blockIdx.x - ZCH, item_step = NITEMS;
@@ -426,7 +463,7 @@ __global__ void __launch_bounds__(THREADS) gemm_gather(const half *__restrict__ 
   for (int g = 0;; g++) {
     while (cw < NITEMS && cs == ci.steps) {
       wgmma_wait<0>();
-#if PERSISTENT
+#if PERSISTENT || !STAGED_EPILOGUE
       store_tile(d, YT, ci);
 #else
       store_tile_staged(d, YT, ci, smem);
@@ -463,9 +500,110 @@ __global__ void __launch_bounds__(THREADS) gemm_gather(const half *__restrict__ 
   cp_async_wait<0>();
 
 #if PERSISTENT
-  for (int z = blockIdx.x; z < ZCH; z += gridDim.x) zero_chunk(z, YT);
+  for (int z = blockIdx.x; z < ZCH; z += gridDim.x) zero_chunk(z, YT, threadIdx.x, THREADS);
 #endif
 }
+#endif // !WS
+
+#if WS
+static __device__ __forceinline__ unsigned smem_u32(const void *p) { return (unsigned)__cvta_generic_to_shared(p); }
+static __device__ __forceinline__ void mbar_init(uint64_t *bar, unsigned count) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\\n" ::"r"(smem_u32(bar)), "r"(count) : "memory");
+}
+static __device__ __forceinline__ void mbar_arrive(uint64_t *bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\\n" ::"r"(smem_u32(bar)) : "memory");
+}
+// Arrives once this thread's earlier cp.async have landed (counted in the barrier's expected arrivals).
+static __device__ __forceinline__ void mbar_arrive_cp_async(uint64_t *bar) {
+  asm volatile("cp.async.mbarrier.arrive.noinc.shared::cta.b64 [%0];\\n" ::"r"(smem_u32(bar)) : "memory");
+}
+static __device__ __forceinline__ void mbar_wait(uint64_t *bar, unsigned parity) {
+  unsigned done = 0;
+  do {
+    asm volatile("{\\n.reg .pred p;\\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\\nselp.u32 %0, 1, 0, p;\\n}\\n"
+                 : "=r"(done)
+                 : "r"(smem_u32(bar)), "r"(parity)
+                 : "memory");
+  } while (!done);
+}
+
+// Warp-specialised persistent variant: the last warp only loads (slot g % STAGES, waiting on
+// EMPTY[slot] before reuse and signalling FULL[slot] when its cp.async land); the consumer
+// warpgroups only wait on FULL, multiply, and release a slot to the producer as soon as the
+// wgmma reading it has retired. No CTA-wide barrier after the start; tiles leave through the
+// quad-exchange epilogue straight from registers.
+__global__ void __launch_bounds__(THREADS) gemm_gather_ws(const half *__restrict__ XT, const half *__restrict__ Wp, half *__restrict__ YT) {
+  extern __shared__ unsigned char smem_raw[];
+  half *smem = (half *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+  unsigned short *ks = (unsigned short *)(smem + STAGES * STAGE);
+  uint64_t *full = (uint64_t *)(ks + KS_LEN);
+  uint64_t *empty = full + STAGES;
+  for (int c = threadIdx.x; c < KS_LEN / 8; c += THREADS) cp_async16(ks + c * 8, KS + c * 8);
+  cp_async_commit();
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; s++) {
+      mbar_init(full + s, 32);
+      mbar_init(empty + s, WG);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+
+  if (threadIdx.x >= CONSUMERS) {
+    const Loader L = make_loader(threadIdx.x - CONSUMERS);
+    int g = 0;
+#pragma unroll 1
+    for (int w = blockIdx.x; w < NITEMS; w += gridDim.x) {
+      const Item it = item(w);
+#pragma unroll 1
+      for (int s = 0; s < it.steps; s++, g++) {
+        const int slot = g % STAGES;
+        if (g >= STAGES) mbar_wait(empty + slot, ((g / STAGES) & 1) ^ 1);
+        load_stage(L, smem + slot * STAGE, smem + slot * STAGE + W_STAGE, ks, Wp, XT, it.kb + s * KC, it.m0);
+        mbar_arrive_cp_async(full + slot);
+      }
+    }
+    cp_async_wait<0>();
+    return;
+  }
+
+  const int wg = threadIdx.x / 128;
+  const uint64_t dw0 = sdesc(smem + wg * KC * 64), dx0 = sdesc(smem + W_STAGE);
+  float d[BN / 2];
+#pragma unroll
+  for (int i = 0; i < BN / 2; i++) d[i] = 0.f;
+  int g = 0, released = 0;
+#pragma unroll 1
+  for (int w = blockIdx.x; w < NITEMS; w += gridDim.x) {
+    const Item it = item(w);
+#pragma unroll 1
+    for (int s = 0; s < it.steps; s++, g++) {
+      const int slot = g % STAGES;
+      mbar_wait(full + slot, (g / STAGES) & 1);
+      const uint64_t off = (uint64_t)(slot * STAGE * 2 / 16);
+      wgmma_fence();
+#pragma unroll
+      for (int kk = 0; kk < KC; kk += 16) wgmma_step(d, dw0 + off + kk * 128 / 16, dx0 + off + kk * 128 / 16);
+      wgmma_commit();
+      wgmma_wait<1>();
+      // Stages before g have retired: hand their slots back (one arrival per warpgroup).
+      for (; released < g; released++)
+        if (threadIdx.x % 128 == 0) mbar_arrive(empty + released % STAGES);
+    }
+    wgmma_wait<0>();
+    for (; released < g; released++)
+      if (threadIdx.x % 128 == 0) mbar_arrive(empty + released % STAGES);
+    store_tile(d, YT, it);
+  }
+  for (int z = blockIdx.x; z < ZCH; z += gridDim.x) zero_chunk(z, YT, threadIdx.x, CONSUMERS);
+}
+#endif // WS
+
+#if WS
+#define KERNEL gemm_gather_ws
+#else
+#define KERNEL gemm_gather
+#endif
 
 struct State {
   half *wp;
@@ -489,14 +627,14 @@ extern "C" int tesa_init(const __half *w, void **state) {
   TESA_CK(cudaMalloc(&st->wp, count * sizeof(__half)));
   TESA_CK(cudaMemcpy(st->wp, packed, count * sizeof(__half), cudaMemcpyHostToDevice));
   free(packed);
-  TESA_CK(cudaFuncSetAttribute(gemm_gather, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
+  TESA_CK(cudaFuncSetAttribute(KERNEL, cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM_BYTES));
   st->grid = NITEMS + ZCH;
-#if PERSISTENT
+#if PERSISTENT || WS
   // As many CTAs as fit on the GPU at once; each walks its share of the items.
   int dev = 0, sms = 0, per = 0;
   TESA_CK(cudaGetDevice(&dev));
   TESA_CK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-  TESA_CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, gemm_gather, THREADS, SMEM_BYTES));
+  TESA_CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, KERNEL, THREADS, SMEM_BYTES));
   if (per < 1) per = 1;
   st->grid = sms * per < st->grid ? sms * per : st->grid;
 #endif
@@ -506,7 +644,7 @@ extern "C" int tesa_init(const __half *w, void **state) {
 
 extern "C" int tesa_run(void *state, const __half *xt, __half *yt, cudaStream_t stream) {
   State *st = (State *)state;
-  gemm_gather<<<st->grid, THREADS, SMEM_BYTES, stream>>>((const half *)xt, st->wp, (half *)yt);
+  KERNEL<<<st->grid, THREADS, SMEM_BYTES, stream>>>((const half *)xt, st->wp, (half *)yt);
   TESA_CK(cudaGetLastError());
   return 0;
 }

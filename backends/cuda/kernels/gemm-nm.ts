@@ -9,8 +9,15 @@
  */
 import { KERNEL_ABI, PRELUDE, type GemmShape } from './cuda-prelude.js';
 
-export function lowerGemmNm(shape: GemmShape): string {
+/**
+ * 'token-major': X and Y row-major M×K / M×N (the runner's default). 'feature-major': Xᵀ and
+ * Yᵀ row-major (K×M, N×M), the layout of the gemm-gather kernels; tesa_layout() says which.
+ */
+export type NmLayout = 'token-major' | 'feature-major';
+
+export function lowerGemmNm(shape: GemmShape, layout: NmLayout = 'token-major'): string {
   const { M, N, K } = shape;
+  const fm = layout === 'feature-major';
   return `// tesa gemm-nm: Y[${M},${N}] = X[${M},${K}]·Wᵀ, W 2:4 structured, through cuSPARSELt.
 ${KERNEL_ABI}
 ${PRELUDE}#include <cusparseLt.h>
@@ -39,6 +46,8 @@ struct State {
 
 static const float ONE = 1.f, ZERO = 0.f;
 
+extern "C" int tesa_layout(void) { return ${fm ? 1 : 0}; }
+
 extern "C" int tesa_init(const __half *w, void **state) {
   State *st = (State *)calloc(1, sizeof(State));
   __half *dW = nullptr, *dX = nullptr, *dY = nullptr;
@@ -51,8 +60,8 @@ extern "C" int tesa_init(const __half *w, void **state) {
   TESA_CK(cudaMemset(dX, 0, (size_t)M_ * K_ * sizeof(__half)));
   TESA_CS(cusparseLtInit(&st->handle));
   TESA_CS(cusparseLtStructuredDescriptorInit(&st->handle, &st->a, N_, K_, K_, 16, CUDA_R_16F, CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
-  TESA_CS(cusparseLtDenseDescriptorInit(&st->handle, &st->b, K_, M_, K_, 16, CUDA_R_16F, CUSPARSE_ORDER_COL));
-  TESA_CS(cusparseLtDenseDescriptorInit(&st->handle, &st->c, N_, M_, N_, 16, CUDA_R_16F, CUSPARSE_ORDER_COL));
+  TESA_CS(cusparseLtDenseDescriptorInit(&st->handle, &st->b, K_, M_, ${fm ? 'M_' : 'K_'}, 16, CUDA_R_16F, ${fm ? 'CUSPARSE_ORDER_ROW' : 'CUSPARSE_ORDER_COL'}));
+  TESA_CS(cusparseLtDenseDescriptorInit(&st->handle, &st->c, N_, M_, ${fm ? 'M_' : 'N_'}, 16, CUDA_R_16F, ${fm ? 'CUSPARSE_ORDER_ROW' : 'CUSPARSE_ORDER_COL'}));
   TESA_CS(cusparseLtMatmulDescriptorInit(&st->handle, &st->matmul, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &st->a, &st->b, &st->c, &st->c, CUSPARSE_COMPUTE_32F));
   TESA_CS(cusparseLtMatmulAlgSelectionInit(&st->handle, &st->alg, &st->matmul, CUSPARSELT_MATMUL_ALG_DEFAULT));
   TESA_CS(cusparseLtMatmulPlanInit(&st->handle, &st->plan, &st->matmul, &st->alg));

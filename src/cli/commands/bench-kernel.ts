@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import seedrandom from 'seedrandom';
@@ -50,6 +51,11 @@ export interface DenseGemmBench {
 export function parseGemmShape(text: string): GemmShape {
   const d = parseDims(text, '--shape');
   if (d.length !== 3) throw new TesaError('BAD_INPUT', `--shape '${text}': expected MxNxK`, 'for example --shape 128x768x768');
+  // X, W and Y in fp32, several copies (ours, onnxruntime, OpenBLAS): past a quarter of the
+  // memory the bench would swap or be killed instead of answering.
+  const bytes = 4 * (d[0] * d[2] + d[1] * d[2] + d[0] * d[1]);
+  const limit = Math.min(4 * 2 ** 30, totalmem() / 4);
+  if (bytes > limit) throw new TesaError('BAD_INPUT', `--shape '${text}': its matrices need ${(bytes / 2 ** 30).toFixed(1)} GiB, more than bench kernel allows here (${(limit / 2 ** 30).toFixed(1)} GiB)`, 'for example --shape 128x768x768');
   return { M: d[0], N: d[1], K: d[2] };
 }
 

@@ -11,6 +11,7 @@ import type { TensorData } from '../../model/graph.js';
 import { CpuBackend } from '../../../backends/cpu/cpu-backend.js';
 import { interleaved, type Sampler } from '../../evaluate/measure.js';
 import type { LatencyStats } from '../../evaluate/stats.js';
+import { badInput } from '../../errors.js';
 import { addJsonOption, parseCount, parseDimBindings, printJson } from '../options.js';
 import { table } from '../format.js';
 import { register as registerBenchKernel } from './bench-kernel.js';
@@ -138,6 +139,8 @@ export function register(program: Command): void {
       .option('--rounds <n>', 'A-B rounds (default 12)', (v) => parseCount(v, '--rounds', 1))
       .option('--dim <name=value>', 'value of a symbolic input dim of an .onnx model (repeatable)', (v: string, prev: Record<string, number> = {}) => ({ ...prev, ...parseDimBindings(v) })),
   ).action(async (spec: string, o: { threads?: number; isa?: string; rounds?: number; json?: boolean; dim?: Record<string, number> }) => {
+    // An empty --isa would read as "not given" further down.
+    if (o.isa !== undefined && !['avx512', 'avx2', 'generic'].includes(o.isa)) throw badInput(`--isa '${o.isa}' is not a micro-kernel ISA`, 'use --isa avx512, avx2 or generic');
     const r = await benchModel(spec, { threads: o.threads, isa: o.isa, rounds: o.rounds, dims: o.dim });
     if (o.json) {
       printJson(r);

@@ -17,6 +17,8 @@ export function register(program: Command): void {
     .option('--db <path>', DB_HELP)
     .action(async (opts: { db?: string }) => {
       assertStoreWritable(opts.db);
+      // A folder or a file that is not a tesa database: one line here, not a daemon that dies at once.
+      openStore(opts.db).close();
       const r = await startDaemon(opts.db);
       process.stdout.write(r.already ? `daemon already running (pid ${r.pid}); log ${r.files.logFile}\n` : `daemon started (pid ${r.pid}); log ${r.files.logFile}\n`);
     });

@@ -3,6 +3,7 @@
  * user takes home — config.json, masks/*.npy, model.onnx, report.md with plots, bundle/.
  */
 import { existsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { TesaError, badInput } from '../../errors.js';
 import { exportTrial } from '../../export/export.js';
@@ -29,6 +30,14 @@ export function register(program: Command): void {
     const searchId = parseSearchId(idText);
     if (!flags.out) throw badInput('--out is required', `for example tesa export ${searchId} --out ./tesa-export-${searchId}`);
     if (existsSync(flags.out) && !statSync(flags.out).isDirectory()) throw badInput(`--out ${flags.out} is a file, not a folder`, 'give a new or empty folder');
+    // A folder cannot be made under a file (/dev/null/x): say so before any work.
+    for (let up = dirname(resolve(flags.out)); ; up = dirname(up)) {
+      if (existsSync(up)) {
+        if (!statSync(up).isDirectory()) throw badInput(`--out ${flags.out}: ${up} is a file, not a folder`, 'give a new or empty folder');
+        break;
+      }
+      if (dirname(up) === up) break;
+    }
     const path = dbPath(flags.db);
     if (!existsSync(path)) throw new TesaError('NOT_FOUND', `no search ${searchId} in ${path} (no database there yet)`, "run 'tesa optimize' first, or pass another --db");
     const r = await exportTrial({ searchId, trialSeq: flags.trial === undefined ? undefined : parseCount(flags.trial, '--trial'), outDir: flags.out, dbPath: flags.db, measureBundle: flags.measure !== false });

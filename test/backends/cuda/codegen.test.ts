@@ -15,7 +15,8 @@ import { toHalfBits } from '../../../backends/cuda/half.js';
 import { lowerGemmBlock } from '../../../backends/cuda/kernels/gemm-block.js';
 import { ctaTiles, lowerGemmTile } from '../../../backends/cuda/kernels/gemm-tile.js';
 import { blockStructure, computedFraction, isNm, tileStructure } from '../../../backends/cuda/kernels/structure.js';
-import { cudaKernelHash, lowerGemm } from '../../../backends/cuda/lower.js';
+import { cudaKernelHash, engineForSm, lowerGemm } from '../../../backends/cuda/lower.js';
+import { gatherComputedFraction, gatherPlanFromBlocks, gatherPlanFromTiles, lowerGemmGather } from '../../../backends/cuda/kernels/gemm-gather.js';
 
 /** N×K mask keeping exactly the listed R×C blocks. */
 function blockMask(N: number, K: number, R: number, C: number, kept: Array<[number, number]>): Uint8Array {
@@ -184,6 +185,101 @@ describe('helpers', () => {
       expect(readdirSync(dir).filter((f) => f.endsWith('.cu')).length).toBe(3); // runner + 2 kernels
       expect(existsSync(join(dir, 'run.sh'))).toBe(true);
       expect(readFileSync(join(dir, 'masks', 'block32x32-s75-256x128x128.bits')).length).toBe((128 * 128) / 8);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('gemm-gather (wgmma) plans and source', () => {
+  it('groups block rows greedily so that each CTA tile keeps the smallest union of K-blocks', () => {
+    // 4 block rows of 32, K-blocks of 32: rows 0 and 2 share {0,1}, rows 1 and 3 share {2}.
+    const N = 128;
+    const K = 128;
+    const mask = blockMask(N, K, 32, 32, [
+      [0, 0],
+      [0, 1],
+      [1, 2],
+      [2, 0],
+      [2, 1],
+      [3, 2],
+    ]);
+    const plan = gatherPlanFromBlocks(blockStructure(mask, N, K, 32, 32), 64);
+    expect(plan.zeroRows).toEqual([]);
+    expect(plan.tiles).toHaveLength(2);
+    const byFirst = new Map(plan.tiles.map((t) => [t.rows[0]!, t]));
+    // rows 0..31 with 64..95 over columns 0..63; rows 32..63 with 96..127 over columns 64..95
+    expect(byFirst.get(0)!.rows).toEqual([...Array.from({ length: 32 }, (_, i) => i), ...Array.from({ length: 32 }, (_, i) => 64 + i)]);
+    expect(byFirst.get(0)!.ks).toEqual(Array.from({ length: 64 }, (_, i) => i));
+    expect(byFirst.get(32)!.ks).toEqual(Array.from({ length: 32 }, (_, i) => 64 + i));
+    // Every kept element lies in some tile's rows × ks.
+    for (let n = 0; n < N; n++)
+      for (let k = 0; k < K; k++) if (mask[n * K + k]) expect(plan.tiles.some((t) => t.rows.includes(n) && t.ks.includes(k))).toBe(true);
+  });
+
+  it('writes block rows without kept blocks as zero rows', () => {
+    const mask = blockMask(64, 64, 32, 32, [[0, 1]]);
+    const plan = gatherPlanFromBlocks(blockStructure(mask, 64, 64, 32, 32), 64);
+    expect(plan.zeroRows).toEqual(Array.from({ length: 32 }, (_, i) => 32 + i));
+    expect(plan.tiles).toEqual([{ rows: Array.from({ length: 32 }, (_, i) => i), ks: Array.from({ length: 32 }, (_, i) => 32 + i) }]);
+  });
+
+  it('cuts tile:G tiles into CTA tiles of at most wr rows sharing the K list', () => {
+    const N = 256;
+    const K = 64;
+    const mask = new Uint8Array(N * K);
+    for (let n = 0; n < 200; n++) for (let k = 0; k < K; k += 2) mask[n * K + k] = 1;
+    const plan = gatherPlanFromTiles(tileStructure(mask, N, K, 128), 64);
+    expect(plan.tiles.map((t) => t.rows.length)).toEqual([64, 64, 64, 8]);
+    expect(plan.tiles.every((t) => t.ks.length === 32)).toBe(true);
+    expect(plan.zeroRows).toHaveLength(56);
+  });
+
+  it('bakes padded K lists, row lists and the wgmma shape into the source', () => {
+    const mask = blockMask(64, 64, 32, 32, [[0, 1], [1, 1]]);
+    const plan = gatherPlanFromBlocks(blockStructure(mask, 64, 64, 32, 32), 64);
+    const code = lowerGemmGather({ M: 256, N: 64, K: 64 }, plan, { wr: 64, bn: 128, kc: 32, stages: 4, persistent: false });
+    expect(code).toContain('wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16');
+    expect(code).toContain('extern "C" int tesa_layout(void) { return 1; }');
+    expect(code).toMatch(/__constant__ int K_OFF\[2\] = \{\s*0, 32,\s*\};/);
+    expect(code).toContain('#define STAGED_EPILOGUE 1');
+    expect(gatherComputedFraction(plan, { M: 256, N: 64, K: 64 }, { wr: 64, bn: 128, kc: 32, stages: 4, persistent: false })).toBeCloseTo(0.5);
+    const quad = lowerGemmGather({ M: 256, N: 64, K: 64 }, plan, { wr: 64, bn: 128, kc: 32, stages: 4, persistent: true });
+    expect(quad).toContain('#define PERSISTENT 1');
+    expect(quad).toContain('#define STAGED_EPILOGUE 0');
+    const ws = lowerGemmGather({ M: 256, N: 64, K: 64 }, plan, { wr: 64, bn: 128, kc: 32, stages: 4, persistent: false, warpSpecialized: true });
+    expect(ws).toContain('#define WS 1');
+    expect(ws).toContain('cp.async.mbarrier.arrive.noinc.shared::cta.b64');
+  });
+
+  it('refuses tunings whose pieces do not split over the threads, and M not a multiple of 8', () => {
+    const mask = blockMask(64, 64, 32, 32, [[0, 1]]);
+    const plan = gatherPlanFromBlocks(blockStructure(mask, 64, 64, 32, 32), 64);
+    expect(() => lowerGemmGather({ M: 256, N: 64, K: 64 }, plan, { wr: 128, bn: 64, kc: 16, stages: 4, persistent: false })).toThrow(TesaError);
+    expect(() => lowerGemmGather({ M: 250, N: 64, K: 64 }, plan, { wr: 64, bn: 128, kc: 32, stages: 4, persistent: false })).toThrow(/multiple of 8/);
+  });
+
+  it('lowers block and tile to gemm-gather with the wgmma engine, and falls back to wmma where it cannot', () => {
+    const mask = blockMask(64, 64, 32, 32, [[0, 1]]);
+    expect(lowerGemm({ M: 256, N: 64, K: 64 }, 'block:32x32', mask, { engine: 'wgmma' }).kernel).toBe('gemm-gather');
+    expect(lowerGemm({ M: 250, N: 64, K: 64 }, 'block:32x32', mask, { engine: 'wgmma' }).kernel).toBe('gemm-block');
+    expect(lowerGemm({ M: 256, N: 64, K: 64 }, 'block:32x32', mask).kernel).toBe('gemm-block');
+    const tmask = new Uint8Array(128 * 64);
+    for (let n = 0; n < 128; n++) for (let k = 0; k < 16; k++) tmask[n * 64 + k] = 1;
+    const t = lowerGemm({ M: 256, N: 128, K: 64 }, 'tile:128', tmask, { engine: 'wgmma' });
+    expect(t.kernel).toBe('gemm-gather');
+    expect(t.computedFraction).toBeCloseTo(0.5); // 16 kept features padded to one stage of 32
+    expect(engineForSm('90')).toBe('wgmma');
+    expect(engineForSm('89')).toBe('wmma');
+  });
+
+  it('adds the feature-major cuBLAS peer to a bundle holding gemm-gather ops', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tesa-cuda-bundle-'));
+    try {
+      const shape = { M: 256, N: 128, K: 128 };
+      const b = writeBenchBundle(dir, [{ shape, pattern: 'tile:128', sparsity: 0.75, tuning: { engine: 'wgmma' } }], { torchPeers: false });
+      expect(b.ops.map((o) => o.kind)).toEqual(['cublas', 'lib', 'cublast']);
+      expect(readFileSync(join(dir, 'manifest.txt'), 'utf8')).toMatch(/^op dense-256x128x128-t cublast - weights\/dense-256x128x128\.f16 256 128 128$/m);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -15,6 +15,7 @@ import { makeMask } from '../../../src/prune/masks.js';
 import type { ModelSparsity } from '../../../src/plan/sparsity.js';
 import { CudaBackend } from '../../../backends/cuda/cuda-backend.js';
 import { cudaUnavailableReason } from '../../../backends/cuda/fingerprint.js';
+import { engineForSm } from '../../../backends/cuda/lower.js';
 
 const reason = cudaUnavailableReason();
 const hasCuda = reason === null;
@@ -65,7 +66,10 @@ describe.skipIf(!hasCuda)('CUDA backend on the GPU', () => {
     it(`${pattern} at ${ratio} on ${M}x${N}x${K} matches cuBLAS on the masked weight`, async () => {
       const g = linearGraph(M, N, K);
       const model = await backend.compile(g, pattern === 'dense' ? {} : { sparsity: sparsityFor(g, pattern, ratio) });
-      expect(model.plan[0]!.kernel).toBe(pattern === 'dense' ? 'cublas-dense' : pattern.startsWith('block') ? 'gemm-block' : pattern.startsWith('tile') ? 'gemm-tile' : 'gemm-nm');
+      // Hopper takes the wgmma kernels (gemm-gather) for block and tile, other GPUs the wmma ones.
+      const hopper = engineForSm((await backend.fingerprint()).details.sm ?? '') === 'wgmma';
+      const sparse = pattern.startsWith('block') ? (hopper ? 'gemm-gather' : 'gemm-block') : pattern.startsWith('tile') ? (hopper ? 'gemm-gather' : 'gemm-tile') : 'gemm-nm';
+      expect(model.plan[0]!.kernel).toBe(pattern === 'dense' ? 'cublas-dense' : sparse);
       const res = await backend.run(model, { protocol, check: true });
       expect(res.samplesMs).toHaveLength(5);
       expect(res.samplesMs.every((s) => s > 0)).toBe(true);

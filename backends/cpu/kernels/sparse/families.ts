@@ -50,6 +50,8 @@ export interface LoweredSparseGemm {
   storedWeights: number;
   /** sha256 of the code: part of the cache key with the fingerprint */
   hash: string;
+  /** true when the structure is in `values` (the code then serves every mask of its shape and plan) */
+  structureAsData: boolean;
 }
 
 /** Generated C for a specialised kernel is refused above this size (falls back to CSR). */
@@ -240,5 +242,5 @@ ${blob ? '  const int32_t *restrict hdr = (const int32_t *)w;\n' : ''}  ${pre}_p
   ${pre}_unpack_y(y);
 }
 `;
-  return { plan, entry, code, values, storedWeights: stored, hash: createHash('sha256').update(code).digest('hex').slice(0, 32) };
+  return { plan, entry, code, values, storedWeights: stored, hash: createHash('sha256').update(code).digest('hex').slice(0, 32), structureAsData: blob !== null };
 }

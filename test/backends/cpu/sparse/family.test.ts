@@ -68,6 +68,32 @@ describe('gemm-sparse in the cpu backend', () => {
     const ort = await runOrt(g, inputs as Record<string, TensorData>);
     for (const [name, v] of r.outputs!) expect(relError(v, ort.get(name)!.data as Float32Array)).toBeLessThan(1e-5);
   });
+  it('large masks keep their structure as data: layers of one shape share one kernel, outputs equal onnxruntime', async () => {
+    const b = new GraphBuilder('two_layers', 17);
+    const x = b.input('x', 'float32', [16, 256]);
+    const w1 = b.initializer('w1', rand(256 * 256, 'v1'), [256, 256]);
+    const w2 = b.initializer('w2', rand(256 * 256, 'v2'), [256, 256]);
+    const h = b.node('MatMul', [x, w1], {}, { outputShape: [16, 256] });
+    const g = b.build([b.node('MatMul', [h, w2], {}, { outputShape: [16, 256] })]);
+    const sparsity: ModelSparsity = new Map();
+    for (const name of ['w1', 'w2']) {
+      const t = g.tensors.get(name)!;
+      const data = t.data as Float32Array;
+      // 32768 kept weights each: past the size guard, so the structure goes to the data.
+      const mask = makeMask({ data, shape: t.shape }, 'block:1x32', 0.5, { weightName: name });
+      for (let i = 0; i < mask.length; i++) if (!mask[i]) data[i] = 0;
+      sparsity.set(name, { weight: name, pattern: 'block:1x32', precision: 'fp32', shape: [...t.shape], mask });
+    }
+    const model = await backend.compile(g, { sparsity, pickPlans: false });
+    const sparseOps = model.plan.filter((p) => p.kernel === 'gemm-sparse');
+    expect(sparseOps.length).toBe(2);
+    expect(model.kernels.length).toBe(1);
+    const inputs = randomInputs(g, 5);
+    const r = await backend.run(model, { protocol: QUICK, check: true, wantOutputs: true, inputs: new Map(Object.entries(inputs)) as Map<string, Float32Array> });
+    expect(r.check!.maxRelError).toBeLessThan(1e-5);
+    const ort = await runOrt(g, inputs as Record<string, TensorData>);
+    for (const [name, v] of r.outputs!) expect(relError(v, ort.get(name)!.data as Float32Array)).toBeLessThan(1e-5);
+  });
   it('a weight without a sparsity entry, or a dense-ish mask, stays with gemm-dense', async () => {
     const g = mlp();
     const sparsity = prune(g, 'fine', 0.3);
