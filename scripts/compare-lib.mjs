@@ -92,7 +92,11 @@ export function figures(db) {
       kernelsBuilt: built,
       kernelsCached: cached,
       cacheShare: built + cached > 0 ? cached / (built + cached) : null,
-      best: best ? { seq: best.seq, quality: best.quality, predictedRatio: best.latency_ratio } : null,
+      /** The search's own choice (the first candidate re-measured; the best by quality), as the search judged it. */
+      best: (() => {
+        const t = first ? (trials.find((x) => x.id === first.trialId) ?? best) : best;
+        return t ? { seq: t.seq, quality: t.quality, predictedRatio: t.latency_ratio } : null;
+      })(),
       /** The search's own choice (best by quality among feasible trials), re-measured. */
       chosen: first,
       /** The first candidate whose re-measure held the budget (maybe after fallbacks). */

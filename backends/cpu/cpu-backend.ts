@@ -18,7 +18,7 @@ import { int8IsaFor } from './kernels/int8/emit.js';
 import { chooseInt8Plans } from './kernels/int8/choose.js';
 import type { Precision } from '../../src/plan/sparsity.js';
 import { ensureRunner, RunnerFailure, RunnerProcess } from './runner-process.js';
-import { applyKernelCacheCap } from '../../src/util/kernel-cache-gc.js';
+import { applyKernelCacheCap, trimPlanTimers } from '../../src/util/kernel-cache-gc.js';
 import { converged, DEFAULT_PROTOCOL } from '../../src/evaluate/measure.js';
 import { chooseSparsePlans, type OpPlanChoice } from '../../src/plan/transform.js';
 import type { PlanDecisionStore } from '../../src/plan/picker.js';
@@ -258,6 +258,7 @@ export class CpuBackend implements Backend {
     const inUse = new Set(unique.keys());
     for (const live of this.liveKernels.values()) for (const h of live) inUse.add(h);
     applyKernelCacheCap(options.kernelIndex, inUse);
+    trimPlanTimers(this.cacheDir);
 
     // Lay out the model and write what the runner reads.
     const dir = join(this.cacheDir, 'models', `${process.pid}-${++modelCounter}-${Date.now().toString(36)}`);

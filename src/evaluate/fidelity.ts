@@ -15,10 +15,10 @@ import { extname } from 'node:path';
 import { badInput, TesaError } from '../errors.js';
 import { numel, type Graph, type TensorData } from '../model/graph.js';
 import { randomInputs } from '../model/inputs.js';
-import { runOrt } from '../model/ort.js';
+import { runOrt, type OrtOptions } from '../model/ort.js';
 import { readNpy } from '../util/npy.js';
 import type { ModelSparsity } from '../plan/sparsity.js';
-import { fakeQuantizedWeights, hasInt8, QDQ_MIN_OPSET, quantizedGraph } from '../export/qdq.js';
+import { fakeQuantizedWeights, hasInt8, QDQ_MIN_OPSET, QDQ_ORT_OPTIMIZATION, quantizedGraph } from '../export/qdq.js';
 import { registerEvaluator, type EvaluationContext, type EvaluationResult, type Evaluator, type EvaluatorInit, type RunInputs } from './evaluator.js';
 
 /** Enough rows for a top-1 agreement finer than quarters on batch-1 models, few enough to keep a trial quick. */
@@ -170,8 +170,8 @@ export function generatedBatches(graph: Graph, seed: number, count = DEFAULT_GEN
   return out;
 }
 
-async function ortOutputs(graph: Graph, inputs: RunInputs): Promise<OutputSet> {
-  const res = await runOrt(graph, Object.fromEntries(inputs));
+async function ortOutputs(graph: Graph, inputs: RunInputs, optimization?: OrtOptions['optimization']): Promise<OutputSet> {
+  const res = await runOrt(graph, Object.fromEntries(inputs), optimization ? { optimization } : {});
   const out: OutputSet = new Map();
   for (const [k, v] of res) out.set(k, toF32(v.data));
   return out;
@@ -222,7 +222,7 @@ export class FidelityEvaluator implements Evaluator {
     const per: OutputAgreement[][] = [];
     for (let i = 0; i < this.batches.length; i++) {
       const b = this.batches[i]!;
-      const got = ctx.runCandidate ? ((await ctx.runCandidate(b)).outputs ?? new Map<string, Float32Array>()) : await ortOutputs(simulated!.graph, b);
+      const got = ctx.runCandidate ? ((await ctx.runCandidate(b)).outputs ?? new Map<string, Float32Array>()) : await ortOutputs(simulated!.graph, b, simulated!.quantized ? QDQ_ORT_OPTIMIZATION : undefined);
       per.push(compareOutputs(this.graph, dense[i]!, got));
     }
     const all = per.flat();

@@ -22,6 +22,8 @@ export interface OrtOptions {
   threads?: number;
   /** Tensors to fetch; default the graph's outputs. Intermediate tensors are added as outputs. */
   outputs?: string[];
+  /** Graph optimization level; default 'all'. QDQ graphs run at 'basic': 'all' fuses them into integer kernels with other rounding. */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
 }
 
 export interface OrtSession {
@@ -77,7 +79,7 @@ export async function createOrtSession(graph: Graph, opts: OrtOptions = {}): Pro
     session = await ort.InferenceSession.create(bytes, {
       intraOpNumThreads: opts.threads ?? 1,
       interOpNumThreads: 1,
-      graphOptimizationLevel: 'all',
+      graphOptimizationLevel: opts.optimization ?? 'all',
       executionMode: 'sequential',
       logSeverityLevel: 3,
     });

@@ -3,8 +3,8 @@
  * least recently used kernels go (their folder first, then their row), never one the model
  * being compiled uses. Set by $TESA_KERNEL_CACHE_MB; no cap when unset.
  */
-import { rmSync } from 'node:fs';
-import { basename, dirname } from 'node:path';
+import { readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { KernelIndex, KernelRecord } from '../../backends/backend.js';
 import { TesaError } from '../errors.js';
 
@@ -67,4 +67,46 @@ export function applyKernelCacheCap(index: KernelIndex | undefined, inUse: Reado
   const cap = kernelCacheCapBytes(env);
   if (cap === null || !isEvictable(index)) return null;
   return evictKernels(index, cap, inUse);
+}
+
+/** Share of the cap the plan picker's timer programs and objects may hold (they are rebuilt on demand). */
+export const PLAN_TIMER_CAP_SHARE = 0.25;
+
+/**
+ * Keeps `<cacheDir>/plan-timers/{obj,bin}` within its share of $TESA_KERNEL_CACHE_MB, oldest
+ * modification first (the timer touches what it re-uses). Anything removed is rebuilt when a plan
+ * is timed again; decisions already made live in the store and need none of it.
+ */
+export function trimPlanTimers(cacheDir: string, env: NodeJS.ProcessEnv = process.env): { removed: number; totalBytes: number } | null {
+  const cap = kernelCacheCapBytes(env);
+  if (cap === null) return null;
+  const files: Array<{ path: string; bytes: number; mtimeMs: number }> = [];
+  for (const sub of ['obj', 'bin']) {
+    const dir = join(cacheDir, 'plan-timers', sub);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const n of names) {
+      try {
+        const st = statSync(join(dir, n));
+        if (st.isFile()) files.push({ path: join(dir, n), bytes: st.size, mtimeMs: st.mtimeMs });
+      } catch {
+        // removed meanwhile
+      }
+    }
+  }
+  let total = files.reduce((a, f) => a + f.bytes, 0);
+  const limit = Math.floor(cap * PLAN_TIMER_CAP_SHARE);
+  let removed = 0;
+  files.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  for (const f of files) {
+    if (total <= limit) break;
+    rmSync(f.path, { force: true });
+    total -= f.bytes;
+    removed++;
+  }
+  return { removed, totalBytes: total };
 }

@@ -55,7 +55,7 @@ async function until<T>(what: string, probe: () => T | undefined | false, timeou
 
 describe('daemon queue', () => {
   it('runs two queued searches to the end across a SIGKILL of the daemon and its runner', async () => {
-    const config = resolveSearchConfig({ model: 'zoo:mlp', maxTrials: String(TRIALS), threads: '1', finalRounds: '1' }, 1);
+    const config = resolveSearchConfig({ model: 'zoo:mlp', maxTrials: String(TRIALS), timeLimit: '30m', threads: '1', finalRounds: '1' }, 1);
     const [a, b] = withStore((s) => [queueSearch(s, config).id, queueSearch(s, config).id]);
 
     const started = runCli(['daemon', 'start', '--db', db]);

@@ -25,7 +25,7 @@ describe.skipIf(!sparseOffered)('tesa optimize --evaluator cmd:… (zoo:mlp)', (
     ['garbage', /no JSON object/],
   ])('evaluator mode %s', async (mode, reason) => {
     const db = join(dir, `${mode}.db`);
-    const r = await runToEnd(['optimize', '--model', 'zoo:mlp', '--evaluator', `cmd:python3 ${EVAL} ${mode}`, '--max-trials', '2', '--final-rounds', '1', '--db', db, '--json']);
+    const r = await runToEnd(['optimize', '--model', 'zoo:mlp', '--evaluator', `cmd:python3 ${EVAL} ${mode}`, '--max-trials', '2', '--time-limit', '30m', '--final-rounds', '1', '--db', db, '--json']);
     expect(r.code, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as { status: string; trials: number };
     expect(out.status).toBe('done');

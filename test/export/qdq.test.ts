@@ -13,7 +13,7 @@ import { runOrt } from '../../src/model/ort.js';
 import type { ModelSparsity } from '../../src/plan/sparsity.js';
 import { measuredRelativeError } from '../../src/quant/error.js';
 import { quantizeWeightPerChannel, weightNK } from '../../src/quant/weights.js';
-import { hasInt8, qmaxForIsa, quantizedGraph } from '../../src/export/qdq.js';
+import { hasInt8, qmaxForIsa, QDQ_ORT_OPTIMIZATION, quantizedGraph } from '../../src/export/qdq.js';
 import { tempCache } from '../backends/cpu/helpers.js';
 import { int8IsaFor } from '../../backends/cpu/kernels/int8/emit.js';
 
@@ -73,7 +73,11 @@ describe('quantizedGraph', () => {
     const dq = q.nodes.filter((x) => x.opType === 'DequantizeLinear');
     const ql = q.nodes.filter((x) => x.opType === 'QuantizeLinear');
     // X is quantized once for mm1 and mm2; R1 feeds the fp32 mm3 and is left alone.
-    expect(ql.map((x) => x.inputs[0])).toEqual(['X']);
+    expect(ql).toHaveLength(1);
+    // X · (127/|x|max) rounded with scale 1, as the kernels compute it (x * inv).
+    const mul = q.nodes.find((x) => x.outputs[0] === ql[0]!.inputs[0])!;
+    expect(mul.opType).toBe('Mul');
+    expect(mul.inputs[0]).toBe('X');
     expect(dq).toHaveLength(3); // W1, W2 and X
     expect(dq.find((x) => x.inputs[0] === 'W1_quantized')!.attrs.axis).toEqual({ type: 'int', value: 1 });
     expect(q.nodes.find((x) => x.name === 'mm3')!.inputs).toEqual(['R1', 'W3']);
@@ -118,13 +122,14 @@ describe.skipIf(!readCpuInfo().flags.includes('avx2'))('quantized ONNX against t
         await s.close();
       }
       const qdq = quantizedGraph(g, sparsity, { qmax }).graph;
-      const viaOrt = await runOrt(qdq, { X: x });
+      const viaOrt = await runOrt(qdq, { X: x }, { optimization: QDQ_ORT_OPTIMIZATION });
       const fp32 = await runOrt(g, { X: x });
       for (const y of ['Y1', 'Y2']) {
         const quantError = measuredRelativeError(fp32.get(y)!.data as Float32Array, ours.get(y)!);
         const qdqError = measuredRelativeError(viaOrt.get(y)!.data as Float32Array, ours.get(y)!);
         expect(quantError).toBeGreaterThan(1e-4); // the kernels really quantize
-        expect(qdqError).toBeLessThan(quantError / 10);
+        // Layer by layer the rounding is the kernels' own: what is left is float summation order.
+        expect(qdqError).toBeLessThan(quantError / 100);
       }
     } finally {
       await backend.close();

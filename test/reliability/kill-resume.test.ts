@@ -23,7 +23,7 @@ const tmp = tempDir('tesa-kill-resume-');
 afterAll(() => tmp.cleanup());
 const tape = join(tmp.dir, 'tape.json');
 const env = { TESA_REPLAY_MEASUREMENTS: tape, TESA_NO_TUI: '1', TESA_CACHE_DIR: join(tmp.dir, 'kernels') };
-const common = ['--model', 'zoo:mlp', '--strategy', 'sa', '--max-trials', '6', '--seed', '11', '--threads', '1', '--final-rounds', '1'];
+const common = ['--model', 'zoo:mlp', '--strategy', 'sa', '--max-trials', '6', '--time-limit', '30m', '--seed', '11', '--threads', '1', '--final-rounds', '1'];
 
 /** The search needs sparse patterns; a backend offering only dense cannot run one. */
 const searchable = (() => {

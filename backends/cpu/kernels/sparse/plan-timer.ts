@@ -10,7 +10,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { TesaError } from '../../../../src/errors.js';
@@ -163,12 +163,23 @@ function codeHash(code: string): string {
   return createHash('sha256').update(compiler()).update('\0').update(FLAGS.join(' ')).update('\0').update(code).digest('hex').slice(0, 32);
 }
 
+/** Marks a re-used file as recently used: the cache cap trims plan timers oldest first (kernel-cache-gc.ts). */
+function touched(path: string): string {
+  const now = new Date();
+  try {
+    utimesSync(path, now, now);
+  } catch {
+    // trimmed meanwhile: the caller's link or run reports it
+  }
+  return path;
+}
+
 /** One translation unit compiled once per source into `<cacheDir>/plan-timers/obj/<hash>.o`. */
 async function ensureObject(cacheDir: string, code: string): Promise<string> {
   const dir = join(cacheDir, 'plan-timers', 'obj');
   const h = codeHash(code);
   const obj = join(dir, `${h}.o`);
-  if (existsSync(obj)) return obj;
+  if (existsSync(obj)) return touched(obj);
   mkdirSync(dir, { recursive: true });
   const src = join(dir, `${h}.c`);
   writeFileSync(src, code);
@@ -199,7 +210,7 @@ async function ensureProgram(cacheDir: string, main: string, kernels: LoweredSpa
   for (const o of objs) h.update(o).update('\0');
   const dir = join(cacheDir, 'plan-timers', 'bin');
   const exe = join(dir, h.digest('hex').slice(0, 32));
-  if (existsSync(exe)) return exe;
+  if (existsSync(exe)) return touched(exe);
   mkdirSync(dir, { recursive: true });
   const tmp = `${exe}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
