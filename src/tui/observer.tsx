@@ -12,6 +12,7 @@ import { WatchApp } from './app.js';
 import type { PipelinePhase } from './model.js';
 import { StoreWatchSource, readWatchState } from './read-store.js';
 import { colorFromEnv } from './theme.js';
+import { wantsWatchScreen } from './lazy.js';
 
 export interface WatchUiObserver extends SearchObserver {
   /** Leaves the screen if it is still up (call in a finally: a failed search never reports its end). */
@@ -129,6 +130,6 @@ export function watchUiObserver(dbFile: string, searchId: number, opts: WatchUiO
  * TESA_NO_TUI unset); undefined otherwise, so the caller keeps its line-per-trial output.
  */
 export function ttyWatchObserver(dbFile: string, searchId: number, json: boolean): WatchUiObserver | undefined {
-  if (json || !process.stdout.isTTY || (process.env['TESA_NO_TUI'] ?? '') !== '') return undefined;
+  if (!wantsWatchScreen(json)) return undefined;
   return watchUiObserver(dbFile, searchId, { fallback: lineObserver((line) => process.stdout.write(`${line}\n`)) });
 }

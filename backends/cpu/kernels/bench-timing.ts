@@ -75,3 +75,21 @@ export function timingLoopC(o: TimingLoopOptions): string {
   printf("}");
 `;
 }
+
+/**
+ * C that checks every contender against `ref` before any timing: y is poisoned with NaN, the
+ * contender runs, and `{"errors": [e0, …],` is printed with e = max |y − ref| / `refmax` (1e30 for
+ * NaN or a missed element). Needs M, N, NC, x, y, ref, refmax and call(c, x, y) in scope.
+ */
+export function checkErrorsC(): string {
+  return `  printf("{\\"errors\\": [");
+  for (int c = 0; c < NC; c++) {
+    for (size_t i = 0; i < (size_t)M * N; i++) y[i] = NAN;
+    call(c, x, y);
+    double e = 0;
+    for (size_t i = 0; i < (size_t)M * N; i++) { double d = fabs((double)y[i] - ref[i]) / refmax; if (!(d <= e)) e = isnan(d) ? INFINITY : d; }
+    printf("%s%.9g", c ? ", " : "", isinf(e) ? 1e30 : e);
+  }
+  printf("],\\n");
+`;
+}

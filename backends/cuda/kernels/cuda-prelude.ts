@@ -55,3 +55,13 @@ export interface GemmShape {
   N: number;
   K: number;
 }
+
+/** `tesa_free`: releases what tesa_init made (`releases`, one C statement each), then the state. */
+export function tesaFreeC(releases: readonly string[]): string {
+  return `extern "C" void tesa_free(void *state) {
+  State *st = (State *)state;
+  if (!st) return;
+${releases.map((r) => `  ${r}\n`).join('')}  free(st);
+}
+`;
+}

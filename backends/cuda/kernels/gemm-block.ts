@@ -7,7 +7,7 @@
  */
 import { TesaError } from '../../../src/errors.js';
 import type { BlockStructure } from './structure.js';
-import { CP_ASYNC, KERNEL_ABI, PRELUDE, cArray, type GemmShape } from './cuda-prelude.js';
+import { cArray, CP_ASYNC, KERNEL_ABI, PRELUDE, tesaFreeC, type GemmShape } from './cuda-prelude.js';
 
 export function blockWarpsN(R: number): number {
   return R >= 64 && R % 32 === 0 ? 2 : 1;
@@ -298,11 +298,5 @@ extern "C" int tesa_run(void *state, const __half *x, __half *y, cudaStream_t st
   return 0;
 }
 
-extern "C" void tesa_free(void *state) {
-  State *st = (State *)state;
-  if (!st) return;
-  cudaFree(st->wp);
-  free(st);
-}
-`;
+${tesaFreeC(['cudaFree(st->wp);'])}`;
 }

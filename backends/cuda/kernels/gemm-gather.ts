@@ -16,7 +16,7 @@
  */
 import { TesaError } from '../../../src/errors.js';
 import type { BlockStructure, TileStructure } from './structure.js';
-import { CP_ASYNC, KERNEL_ABI, PRELUDE, cArray, type GemmShape } from './cuda-prelude.js';
+import { cArray, CP_ASYNC, KERNEL_ABI, PRELUDE, tesaFreeC, type GemmShape } from './cuda-prelude.js';
 
 export interface GatherKernelOptions {
   /** Weight rows per CTA: 64 per warpgroup (64 or 128). */
@@ -649,11 +649,5 @@ extern "C" int tesa_run(void *state, const __half *xt, __half *yt, cudaStream_t 
   return 0;
 }
 
-extern "C" void tesa_free(void *state) {
-  State *st = (State *)state;
-  if (!st) return;
-  cudaFree(st->wp);
-  free(st);
-}
-`;
+${tesaFreeC(['cudaFree(st->wp);'])}`;
 }

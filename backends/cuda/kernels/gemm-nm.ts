@@ -7,7 +7,7 @@
  * algorithm (cusparseLtMatmulSearch) once; tesa_run is one cusparseLtMatmul. The library is
  * the one in the machine's Python environment (found at build time, linked with its rpath).
  */
-import { KERNEL_ABI, PRELUDE, type GemmShape } from './cuda-prelude.js';
+import { KERNEL_ABI, PRELUDE, tesaFreeC, type GemmShape } from './cuda-prelude.js';
 
 /**
  * 'token-major': X and Y row-major M×K / M×N (the runner's default). 'feature-major': Xᵀ and
@@ -105,17 +105,5 @@ extern "C" int tesa_run(void *state, const __half *x, __half *y, cudaStream_t st
   return 0;
 }
 
-extern "C" void tesa_free(void *state) {
-  State *st = (State *)state;
-  if (!st) return;
-  cusparseLtMatmulPlanDestroy(&st->plan);
-  cusparseLtMatDescriptorDestroy(&st->a);
-  cusparseLtMatDescriptorDestroy(&st->b);
-  cusparseLtMatDescriptorDestroy(&st->c);
-  cusparseLtDestroy(&st->handle);
-  cudaFree(st->compressed);
-  if (st->workspace) cudaFree(st->workspace);
-  free(st);
-}
-`;
+${tesaFreeC(['cusparseLtMatmulPlanDestroy(&st->plan);', 'cusparseLtMatDescriptorDestroy(&st->a);', 'cusparseLtMatDescriptorDestroy(&st->b);', 'cusparseLtMatDescriptorDestroy(&st->c);', 'cusparseLtDestroy(&st->handle);', 'cudaFree(st->compressed);', 'if (st->workspace) cudaFree(st->workspace);'])}`;
 }

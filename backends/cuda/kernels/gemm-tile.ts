@@ -8,7 +8,7 @@
  */
 import { TesaError } from '../../../src/errors.js';
 import type { TileStructure } from './structure.js';
-import { CP_ASYNC, KERNEL_ABI, PRELUDE, cArray, type GemmShape } from './cuda-prelude.js';
+import { cArray, CP_ASYNC, KERNEL_ABI, PRELUDE, tesaFreeC, type GemmShape } from './cuda-prelude.js';
 
 export const TILE_BM = 128;
 export const TILE_KC = 32;
@@ -307,12 +307,5 @@ extern "C" int tesa_run(void *state, const __half *x, __half *y, cudaStream_t st
   return 0;
 }
 
-extern "C" void tesa_free(void *state) {
-  State *st = (State *)state;
-  if (!st) return;
-  cudaFree(st->wp);
-  if (st->xt) cudaFree(st->xt);
-  free(st);
-}
-`;
+${tesaFreeC(['cudaFree(st->wp);', 'if (st->xt) cudaFree(st->xt);'])}`;
 }

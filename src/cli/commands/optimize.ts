@@ -12,7 +12,7 @@ import { DEFAULT_MAX_TRIALS, DEFAULT_MODEL, resolveSearchConfig, storedOptions, 
 import { executeSearch } from '../../search/execute.js';
 import { tapeFromEnv } from '../../search/replay.js';
 import { prepareRuntime } from '../../search/runtime.js';
-import { ttyWatchObserver } from '../../tui/observer.js';
+import { ttyWatchObserver } from '../../tui/lazy.js';
 import { detachedLines, optimizeDetached } from '../../daemon/detach.js';
 
 interface OptimizeFlags extends RawOptimizeOptions {
@@ -120,7 +120,7 @@ export async function optimize(flags: OptimizeFlags): Promise<number> {
       fingerprint: runtime.fingerprint,
     });
     // On a terminal the live watch screen replaces the line per trial.
-    const screen = ttyWatchObserver(store.path, search.id, flags.json === true);
+    const screen = await ttyWatchObserver(store.path, search.id, flags.json === true);
     try {
       return await executeSearch({ store, searchId: search.id, runtime, tape, json: flags.json === true, dbPath: flags.db, ...(screen ? { observer: screen } : {}) });
     } finally {

@@ -12,7 +12,7 @@ import { executeSearch } from '../../search/execute.js';
 import { tapeFromEnv } from '../../search/replay.js';
 import { prepareRuntime } from '../../search/runtime.js';
 import { summarizeSearch, summaryLines } from '../../search/summary.js';
-import { ttyWatchObserver } from '../../tui/observer.js';
+import { ttyWatchObserver } from '../../tui/lazy.js';
 
 export function register(program: Command): void {
   program
@@ -49,7 +49,7 @@ export async function resume(idText: string, flags: { db?: string; json?: boolea
       throw e;
     }
     // On a terminal the live watch screen replaces the line per trial, as in `tesa optimize`.
-    const screen = ttyWatchObserver(store.path, id, flags.json === true);
+    const screen = await ttyWatchObserver(store.path, id, flags.json === true);
     try {
       return await executeSearch({ store, searchId: id, runtime, tape, json: flags.json === true, dbPath: flags.db, ...(screen ? { observer: screen } : {}) });
     } finally {

@@ -3,7 +3,6 @@ import type { Command } from 'commander';
 import { openStore } from '../../../db/store.js';
 import { badInput } from '../../errors.js';
 import { defaultSearchId } from '../../tui/read-store.js';
-import { snapshotText, watchSearch } from '../../tui/run-watch.js';
 
 export function parseSearchId(text: string): number {
   if (!/^\d+$/.test(text.trim()) || Number(text) < 1) throw badInput(`search id ${JSON.stringify(text)} is not a number`, "run 'tesa list' to see the ids");
@@ -20,6 +19,8 @@ export function register(program: Command): void {
       const store = openStore(opts.db, { readOnlyFallback: true });
       try {
         const searchId = id === undefined ? defaultSearchId(store) : store.requireSearch(parseSearchId(id)).id;
+        // Loaded here: ink's import costs ~0.9 s that other commands should not pay.
+        const { snapshotText, watchSearch } = await import('../../tui/run-watch.js');
         if (process.stdout.isTTY) await watchSearch(store, searchId);
         else await snapshotText(store, searchId);
       } finally {

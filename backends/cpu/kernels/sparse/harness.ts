@@ -16,7 +16,7 @@ import type { SparseGemmProblem } from './structure.js';
 import type { VectorIsa } from './isa.js';
 import type { OpPlan } from '../../../backend.js';
 import { lowerGemm, type GemmParams } from '../gemm-dense.js';
-import { NOW_MS_C, timingLoopC } from '../bench-timing.js';
+import { checkErrorsC, NOW_MS_C, timingLoopC } from '../bench-timing.js';
 
 /** The backend's own dense GEMM for Y = X·W with W stored [K,N] (what a MatMul lowers to). */
 export function backendDenseGemm(prob: SparseGemmProblem, isa: VectorIsa): { code: string; stateBytes: number; hasInit: boolean } {
@@ -141,16 +141,7 @@ ${dense ? `  dstate = aligned_alloc(64, ${Math.ceil(Math.max(64, dense.stateByte
     if (fabs(a) > refmax) refmax = fabs(a);
   }
   if (refmax == 0) refmax = 1;
-  printf("{\\"errors\\": [");
-  for (int c = 0; c < NC; c++) {
-    for (size_t i = 0; i < (size_t)M * N; i++) y[i] = NAN;
-    call(c, x, y);
-    double e = 0;
-    for (size_t i = 0; i < (size_t)M * N; i++) { double d = fabs(y[i] - ref[i]) / refmax; if (!(d <= e)) e = isnan(d) ? INFINITY : d; }
-    printf("%s%.9g", c ? ", " : "", isinf(e) ? 1e30 : e);
-  }
-  printf("],\\n");
-${timingLoopC({ ...o, call: 'call(c, x, y)' })}  printf("}\\n");
+${checkErrorsC()}${timingLoopC({ ...o, call: 'call(c, x, y)' })}  printf("}\\n");
   return 0;
 }
 `;

@@ -18,6 +18,7 @@ import type { LoweredSparseGemm } from './families.js';
 import type { SparseGemmProblem } from './structure.js';
 import type { VectorIsa } from './isa.js';
 import { backendDenseGemm, type HarnessResult } from './harness.js';
+import { checkErrorsC } from '../bench-timing.js';
 
 const run = promisify(execFile);
 
@@ -102,16 +103,7 @@ ${dense.hasInit ? '  { const void *in[2] = { NULL, wkn }; tesa_kernel_init(in, d
   double refmax = 0;
   for (size_t i = 0; i < (size_t)M * N; i++) if (fabs(ref[i]) > refmax) refmax = fabs(ref[i]);
   if (refmax == 0) refmax = 1;
-  printf("{\\"errors\\": [");
-  for (int c = 0; c < NC; c++) {
-    for (size_t i = 0; i < (size_t)M * N; i++) y[i] = NAN;
-    call(c, x, y);
-    double e = 0;
-    for (size_t i = 0; i < (size_t)M * N; i++) { double d = fabs((double)y[i] - ref[i]) / refmax; if (!(d <= e)) e = isnan(d) ? INFINITY : d; }
-    printf("%s%.9g", c ? ", " : "", isinf(e) ? 1e30 : e);
-  }
-  printf("],\\n");
-  /* Each sample is the mean of enough back-to-back calls to last ~2 ms; contenders take turns. */
+${checkErrorsC()}  /* Each sample is the mean of enough back-to-back calls to last ~2 ms; contenders take turns. */
   int inner[NC];
   for (int c = 0; c < NC; c++) {
     double t0 = now_ms();
