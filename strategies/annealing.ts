@@ -89,18 +89,9 @@ export function pointToCandidate(space: SearchSpace, p: Point): Candidate {
   return { groups };
 }
 
-export function randomChoices(space: SearchSpace, rng: Rng): Pick<Point, 'patterns' | 'precisions'> {
-  return {
-    patterns: space.groups.map((g) => rng.pick(g.patterns)),
-    precisions: space.groups.map((g) => rng.pick(g.precisions)),
-  };
-}
-
-/** Re-draws each group's pattern/precision with probability `p` (only where there is a choice). */
-export function perturbChoices(space: SearchSpace, p: Point, probability: number, rng: Rng): Pick<Point, 'patterns' | 'precisions'> {
-  const patterns = space.groups.map((g, i) => (g.patterns.length > 1 && rng.next() < probability ? rng.pick(g.patterns) : p.patterns[i]!));
-  const precisions = space.groups.map((g, i) => (g.precisions.length > 1 && rng.next() < probability ? rng.pick(g.precisions) : p.precisions[i]!));
-  return { patterns, precisions };
+/** Re-draws each group's pattern with probability `p` (only where there is a choice); precision moves by `stepPrecisions`. */
+export function perturbPatterns(space: SearchSpace, p: Point, probability: number, rng: Rng): Pattern[] {
+  return space.groups.map((g, i) => (g.patterns.length > 1 && rng.next() < probability ? rng.pick(g.patterns) : p.patterns[i]!));
 }
 
 /**

@@ -10,6 +10,7 @@ import { Rng } from './rng.js';
 import { numberOption, rejectUnknownOptions } from './options.js';
 import { Annealer, annealConfigFrom, candidateToPoint, SA_OPTION_KEYS, type AnnealConfig } from './sa.js';
 import { parameterWeightedMean, pointToCandidate, type Point } from './annealing.js';
+import { fastestSpeed, initialLevelGuess } from './precision.js';
 import type { Candidate } from '../src/space/space.js';
 import type { JsonValue, Strategy, StrategyFactory, StrategyInit, TrialOutcome } from './strategy.js';
 
@@ -50,6 +51,8 @@ export class AutoCompress implements Strategy {
   private weights: number[];
   private annealer: Annealer;
   private pendingRoundEnds: RoundEnd[] = [];
+  /** Dense latency factor of the all-fastest-precision point, which sizes each round's starting level. */
+  private readonly speed: number;
 
   constructor(private readonly init: StrategyInit) {
     rejectUnknownOptions(init.options, AC_KEYS, 'autocompress');
@@ -59,7 +62,8 @@ export class AutoCompress implements Strategy {
     const perRound = Math.max(2, Math.floor(init.maxTrials / this.rounds));
     this.trialsPerRound = numberOption(init.options, 'trialsPerRound', perRound, (v) => Number.isInteger(v) && v >= 1, 'a positive integer');
     this.experienceRate = numberOption(init.options, 'experienceRate', 0.5, (v) => v >= 0 && v <= 10, 'a number in [0, 10]');
-    const base = annealConfigFrom(init.options, init.budgetRatio, maxRatio);
+    this.speed = fastestSpeed(init.space, init.precisionSpeed);
+    const base = annealConfigFrom(init.options, init.budgetRatio, maxRatio, this.speed);
     // Each round cools from start to stop over its own trials, unless the user fixed the rate.
     const cooling = init.options.coolingRate !== undefined ? base.coolingRate : Math.pow(base.stopTemperature / base.startTemperature, 1 / this.trialsPerRound) - 1e-9;
     this.config = { ...base, coolingRate: cooling, sortByImportance: false };
@@ -75,9 +79,9 @@ export class AutoCompress implements Strategy {
 
   private newRoundAnnealer(): Annealer {
     // Start each round where its target should need it (see annealConfigFrom), never below what is committed.
-    const guess = Math.min(0.95, Math.max(0.05, 1 - this.roundBudget() + 0.2));
+    const guess = Math.min(0.95, initialLevelGuess(this.roundBudget(), this.speed, 1, 0.05));
     const level = Math.max(parameterWeightedMean(this.init.space, this.base), this.round === 0 ? Math.min(guess, this.config.initialLevel) : guess);
-    return new Annealer(this.init.space, this.config, this.rng, { point: this.basePoint, floors: [...this.base], level });
+    return new Annealer(this.init.space, this.config, this.rng, { point: this.basePoint, floors: [...this.base], level }, this.init.precisionSpeed);
   }
 
   private get finished(): boolean {
@@ -95,7 +99,7 @@ export class AutoCompress implements Strategy {
   tell(candidate: Candidate, outcome: TrialOutcome): void {
     const point = this.annealer.s.proposal ?? candidateToPoint(this.init.space, candidate);
     const feasible = outcome.status === 'ok' && (typeof outcome.latencyRatio === 'number' ? outcome.latencyRatio <= this.roundBudget() : outcome.feasible);
-    const r = this.annealer.tell(point, outcome, feasible);
+    const r = this.annealer.tell(point, outcome, feasible, this.roundBudget());
     if (r.improved) {
       const total = r.moved.reduce((a, b) => a + b, 0);
       if (total > 0) this.weights = this.weights.map((w, i) => 0.9 * w + 0.1 + this.experienceRate * (r.moved[i]! / total));

@@ -1,10 +1,12 @@
 /**
- * Uniform random search: every group draws its ratio, pattern and precision independently.
+ * Uniform random search: every group draws its ratio and pattern independently; precisions
+ * come from a mix drawn per candidate (precision.ts: drawPrecisionMix).
  * The baseline the other strategies must beat; it ignores outcomes.
  */
 import { Rng } from './rng.js';
 import { rejectUnknownOptions } from './options.js';
-import { pointToCandidate, randomChoices, roundRatios } from './annealing.js';
+import { pointToCandidate, roundRatios } from './annealing.js';
+import { drawPrecisionMix } from './precision.js';
 import type { Candidate } from '../src/space/space.js';
 import type { JsonValue, Strategy, StrategyFactory, StrategyInit, TrialOutcome } from './strategy.js';
 
@@ -23,7 +25,8 @@ export class RandomSearch implements Strategy {
     if (this.asked >= this.init.maxTrials || space.groups.length === 0) return null;
     this.asked += 1;
     const ratios = roundRatios(space, space.groups.map((g) => this.rng.uniform(g.minRatio, g.maxRatio)));
-    return pointToCandidate(space, { ratios, ...randomChoices(space, this.rng) });
+    const patterns = space.groups.map((g) => this.rng.pick(g.patterns));
+    return pointToCandidate(space, { ratios, patterns, precisions: drawPrecisionMix(space, this.rng) });
   }
 
   tell(_candidate: Candidate, _outcome: TrialOutcome): void {}

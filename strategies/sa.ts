@@ -8,6 +8,10 @@
  *   infeasible candidate raises it, a feasible one lets it relax, so the search settles at the
  *   least pruning that meets the latency budget;
  * - only feasible candidates become the current point (infeasible ones are rejected);
+ * - precision is ordinal (strategies/precision.ts): the first candidate takes every group's
+ *   fastest offered precision with a sparsity level sized for that precision's speed-up; an
+ *   over-budget trial moves precision one step faster before the level is raised, and slack
+ *   under the budget lets precision step back up;
  * - acceptance uses score differences normalised by the spread of scores seen, so a score of
  *   any scale behaves; the temperature falls every trial, so the strategy always ends.
  */
@@ -18,15 +22,16 @@ import {
   assignByImportance,
   isPoint,
   observeScore,
-  perturbChoices,
+  importanceOrder,
+  perturbPatterns,
   pointToCandidate,
-  randomChoices,
   rescaleToLevel,
   roundRatios,
   scaleOf,
   type Point,
   type ScoreScale,
 } from './annealing.js';
+import { driftAfter, fastestPrecision, fastestSpeed, hasFasterPrecision, initialLevelGuess, stepPrecisions, type PrecisionDrift, type PrecisionSpeed } from './precision.js';
 import type { Candidate, SearchSpace } from '../src/space/space.js';
 import type { JsonValue, Strategy, StrategyFactory, StrategyInit, TrialOutcome } from './strategy.js';
 
@@ -49,15 +54,16 @@ export interface AnnealConfig {
 
 export const SA_OPTION_KEYS = ['startTemperature', 'stopTemperature', 'coolingRate', 'perturbationMagnitude', 'initialLevel', 'levelUp', 'levelDown', 'choiceChange'] as const;
 
-export function annealConfigFrom(options: Record<string, JsonValue>, budgetRatio: number, maxRatio: number): AnnealConfig {
+/** `speed`: the dense latency factor of the first candidate's precisions (1 for fp32; see precision.ts). */
+export function annealConfigFrom(options: Record<string, JsonValue>, budgetRatio: number, maxRatio: number, speed = 1): AnnealConfig {
   const prob = (v: number) => v >= 0 && v <= 1;
   const startTemperature = numberOption(options, 'startTemperature', 100, (v) => v > 0, 'a positive number');
   const stopTemperature = numberOption(options, 'stopTemperature', 20, (v) => v > 0 && v < startTemperature, 'a positive number below startTemperature');
   const coolingRate = numberOption(options, 'coolingRate', 0.9, (v) => v > 0 && v < 1, 'a number in (0, 1)');
   const perturbationMagnitude = numberOption(options, 'perturbationMagnitude', 0.35, (v) => v > 0 && v <= 1, 'a number in (0, 1]');
-  // A latency budget r needs roughly 1 - r of the work gone, and sparse kernels pay an
-  // indexing overhead, so start a little above that.
-  const guess = Math.min(maxRatio, Math.max(0.1, 1 - budgetRatio + 0.2));
+  // A latency budget r needs roughly 1 - r/speed of the work gone, and sparse kernels pay an
+  // indexing overhead, so start a little above that (precision.ts: initialLevelGuess).
+  const guess = initialLevelGuess(budgetRatio, speed, maxRatio);
   const initialLevel = numberOption(options, 'initialLevel', guess, prob, 'a ratio in [0, 1]');
   const levelUp = numberOption(options, 'levelUp', 0.3, prob, 'a number in [0, 1]');
   const levelDown = numberOption(options, 'levelDown', 0.08, prob, 'a number in [0, 1]');
@@ -75,6 +81,8 @@ export interface AnnealState {
   best: { point: Point; quality: number } | null;
   scale: ScoreScale;
   proposal: Point | null;
+  /** Direction of the next precision step, set by the last outcome (absent in checkpoints before precision steering: 'either'). */
+  precisionDrift?: PrecisionDrift;
 }
 
 export interface TellResult {
@@ -94,6 +102,7 @@ export class Annealer {
     readonly config: AnnealConfig,
     private readonly rng: Rng,
     readonly start?: { point: Point | null; floors?: number[]; level?: number },
+    readonly precisionSpeed?: PrecisionSpeed,
   ) {
     this.s = {
       temperature: config.startTemperature,
@@ -105,6 +114,7 @@ export class Annealer {
       best: null,
       scale: { min: null, max: null },
       proposal: null,
+      precisionDrift: 'either',
     };
   }
 
@@ -121,7 +131,9 @@ export class Annealer {
     const cur = this.s.current;
     if (!cur) {
       seeds = space.groups.map(() => rng.next());
-      choices = randomChoices(space, rng);
+      // The fastest precision everywhere: the initial level was sized for it, and the budget then
+      // steers precision up where there is slack.
+      choices = { patterns: space.groups.map((g) => rng.pick(g.patterns)), precisions: space.groups.map((g) => fastestPrecision(g, this.precisionSpeed)) };
     } else {
       const magnitude = (config.perturbationMagnitude * this.s.temperature) / config.startTemperature;
       const meanW = weights && weights.length > 0 ? weights.reduce((a, b) => a + b, 0) / weights.length : 1;
@@ -129,7 +141,11 @@ export class Annealer {
         const m = magnitude * (weights ? (weights[i] ?? 1) / meanW : 1);
         return Math.min(1, Math.max(0, r + rng.uniform(-m, m)));
       });
-      choices = perturbChoices(space, cur, (config.choiceChange * this.s.temperature) / config.startTemperature, rng);
+      const change = (config.choiceChange * this.s.temperature) / config.startTemperature;
+      const patterns = perturbPatterns(space, cur, change, rng);
+      const leastImportantFirst = importanceOrder(space).reverse();
+      const precisions = stepPrecisions(space, cur.precisions, this.s.precisionDrift ?? 'either', change, rng, leastImportantFirst, this.precisionSpeed);
+      choices = { patterns, precisions };
     }
     const ordered = config.sortByImportance ? assignByImportance(space, seeds) : seeds;
     const ratios = roundRatios(space, rescaleToLevel(space, ordered, this.s.level, floors));
@@ -138,7 +154,8 @@ export class Annealer {
     return p;
   }
 
-  tell(point: Point, outcome: TrialOutcome, feasible: boolean): TellResult {
+  /** `budgetRatio`: the target the feasibility was judged against, to tell slack from a near miss. */
+  tell(point: Point, outcome: TrialOutcome, feasible: boolean, budgetRatio?: number): TellResult {
     const s = this.s;
     const { config } = this;
     const prev = s.current;
@@ -148,8 +165,10 @@ export class Annealer {
       const q = typeof outcome.quality === 'number' && Number.isFinite(outcome.quality) ? outcome.quality : 0;
       s.scale = observeScore(s.scale, q);
       const maxRatio = Math.max(...this.space.groups.map((g) => g.maxRatio));
+      s.precisionDrift = driftAfter(feasible, outcome.latencyRatio, budgetRatio);
       if (!feasible) {
-        s.level = s.level + config.levelUp * Math.max(0, maxRatio - s.level);
+        // Precision first: the level climbs only once the point has no faster precision left.
+        if (!hasFasterPrecision(this.space, point.precisions, this.precisionSpeed)) s.level = s.level + config.levelUp * Math.max(0, maxRatio - s.level);
         if (!s.currentFeasible) {
           // No feasible point yet: walk on from here, the level has moved up.
           s.current = point;
@@ -196,6 +215,7 @@ export class Annealer {
       throw new Error('annealer state is malformed');
     }
     this.s = JSON.parse(JSON.stringify(o)) as AnnealState;
+    if (this.s.precisionDrift !== 'faster' && this.s.precisionDrift !== 'higher') this.s.precisionDrift = 'either';
   }
 }
 
@@ -209,7 +229,8 @@ export class SimulatedAnnealing implements Strategy {
     rejectUnknownOptions(init.options, SA_OPTION_KEYS, 'sa');
     const maxRatio = Math.max(...init.space.groups.map((g) => g.maxRatio), 0);
     this.rng = new Rng(init.seed);
-    this.annealer = new Annealer(init.space, annealConfigFrom(init.options, init.budgetRatio, maxRatio), this.rng);
+    const speed = fastestSpeed(init.space, init.precisionSpeed);
+    this.annealer = new Annealer(init.space, annealConfigFrom(init.options, init.budgetRatio, maxRatio, speed), this.rng, undefined, init.precisionSpeed);
   }
 
   ask(): Candidate | null {
@@ -220,7 +241,7 @@ export class SimulatedAnnealing implements Strategy {
 
   tell(candidate: Candidate, outcome: TrialOutcome): void {
     const point = this.annealer.s.proposal ?? candidateToPoint(this.init.space, candidate);
-    this.annealer.tell(point, outcome, outcome.status === 'ok' && outcome.feasible);
+    this.annealer.tell(point, outcome, outcome.status === 'ok' && outcome.feasible, this.init.budgetRatio);
   }
 
   state(): JsonValue {

@@ -5,6 +5,7 @@
  * give the same candidates, and a restored strategy continues exactly where it stopped.
  */
 import type { Candidate, SearchSpace } from '../src/space/space.js';
+import type { Precision } from '../src/plan/sparsity.js';
 
 export interface TrialOutcome {
   status: 'ok' | 'failed';
@@ -29,6 +30,11 @@ export interface StrategyInit {
   maxTrials: number;
   /** Strategy-specific settings (e.g. SA temperatures); validated by the strategy. */
   options: Record<string, JsonValue>;
+  /**
+   * Dense latency of each precision as a fraction of fp32 dense (e.g. { int8: 0.45 }), when the
+   * backend knows it; strategies otherwise use the prior in strategies/precision.ts.
+   */
+  precisionSpeed?: Partial<Record<Precision, number>>;
 }
 
 export interface Strategy {
