@@ -18,12 +18,16 @@
  */
 
 export interface TimingLoopOptions {
-  /** rounds of samples (each contender gets one sample per round) */
-  reps: number;
-  /** untimed calls per contender before timing, also used to size a sample */
-  warmup: number;
-  /** stop after this many ms in all, once at least 5 rounds are done */
-  budgetMs: number;
+  /**
+   * Rounds of samples (each contender gets one sample per round). A number is baked in; a C
+   * expression (e.g. an argv-parsed variable) lets one built program serve any count, as the
+   * plan timer's cached programs need.
+   */
+  reps: number | string;
+  /** untimed calls per contender before timing, also used to size a sample (number or C expression) */
+  warmup: number | string;
+  /** stop after this many ms in all, once at least 5 rounds are done (number or C expression) */
+  budgetMs: number | string;
   /** C statement that runs contender `c` (an int in 0..NC-1) once */
   call: string;
   /** what a sample measures (default wall): 'thread-cpu' needs THREAD_CPU_MS_C in the file */
@@ -45,16 +49,19 @@ export const THREAD_CPU_MS_C = 'static double cpu_ms(void) { struct timespec t; 
 export function timingLoopC(o: TimingLoopOptions): string {
   // Sizing a sample and the budget stay on the wall clock: they bound how long the user waits.
   const clock = o.clock === 'thread-cpu' ? 'cpu_ms' : 'now_ms';
+  const perWarmup = typeof o.warmup === 'number' ? String(Math.max(1, o.warmup)) : `(${o.warmup} > 0 ? ${o.warmup} : 1)`;
+  // A run-time count needs the samples on the heap (the file then includes <stdlib.h>).
+  const samplesDecl = typeof o.reps === 'number' ? `static double samples[NC][${o.reps}];` : `double (*samples)[${o.reps}] = malloc(sizeof(double[NC][${o.reps}]));`;
   return `  /* Each sample is the mean of enough back-to-back calls to last ~2 ms (steady-state caches,
      as inside a model run); contenders take turns sample by sample so drift hits all alike. */
   int inner[NC];
   for (int c = 0; c < NC; c++) {
     double t0 = now_ms();
     for (int w = 0; w < ${o.warmup}; w++) ${o.call};
-    double per = (now_ms() - t0) / ${o.warmup};
+    double per = (now_ms() - t0) / ${perWarmup};
     inner[c] = per > 2.0 ? 1 : (int)(2.0 / (per > 1e-4 ? per : 1e-4)) + 1;
   }
-  static double samples[NC][${o.reps}];
+  ${samplesDecl}
   int done = 0;
   double start = now_ms();
   for (int r = 0; r < ${o.reps}; r++) {

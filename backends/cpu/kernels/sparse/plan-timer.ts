@@ -18,7 +18,7 @@ import type { LoweredSparseGemm } from './families.js';
 import type { SparseGemmProblem } from './structure.js';
 import type { VectorIsa } from './isa.js';
 import { backendDenseGemm, type HarnessResult } from './harness.js';
-import { checkErrorsC } from '../bench-timing.js';
+import { checkErrorsC, NOW_MS_C, timingLoopC } from '../bench-timing.js';
 
 const run = promisify(execFile);
 
@@ -58,6 +58,7 @@ ${dense.hasInit ? 'void tesa_kernel_init(const void *const *in, void *state);' :
 #define K ${prob.k}
 #define NK ${nk}
 #define NC (NK + 1)
+static const char *names[NC] = { ${[...kernels.map((_, i) => `"c${i}"`), '"dense"'].join(', ')} };
 
 static float *load(const char *path, size_t *count) {
   FILE *f = fopen(path, "rb");
@@ -72,7 +73,7 @@ static float *load(const char *path, size_t *count) {
   if (count) *count = n;
   return p;
 }
-static double now_ms(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e3 + t.tv_nsec / 1e6; }
+${NOW_MS_C}
 
 static float *wv[NK > 0 ? NK : 1];
 static float *wkn;
@@ -103,33 +104,7 @@ ${dense.hasInit ? '  { const void *in[2] = { NULL, wkn }; tesa_kernel_init(in, d
   double refmax = 0;
   for (size_t i = 0; i < (size_t)M * N; i++) if (fabs(ref[i]) > refmax) refmax = fabs(ref[i]);
   if (refmax == 0) refmax = 1;
-${checkErrorsC()}  /* Each sample is the mean of enough back-to-back calls to last ~2 ms; contenders take turns. */
-  int inner[NC];
-  for (int c = 0; c < NC; c++) {
-    double t0 = now_ms();
-    for (int w = 0; w < warmup; w++) call(c, x, y);
-    double per = (now_ms() - t0) / (warmup > 0 ? warmup : 1);
-    inner[c] = per > 2.0 ? 1 : (int)(2.0 / (per > 1e-4 ? per : 1e-4)) + 1;
-  }
-  double *samples = malloc(sizeof(double) * (size_t)NC * (size_t)reps);
-  int done = 0;
-  double start = now_ms();
-  for (int r = 0; r < reps; r++) {
-    for (int c = 0; c < NC; c++) {
-      double t0 = now_ms();
-      for (int i = 0; i < inner[c]; i++) call(c, x, y);
-      samples[(size_t)c * reps + r] = (now_ms() - t0) / inner[c];
-    }
-    done = r + 1;
-    if (now_ms() - start > budget && done >= 5) break;
-  }
-  printf("\\"samples\\": [");
-  for (int c = 0; c < NC; c++) {
-    printf("%s[", c ? ", " : "");
-    for (int r = 0; r < done; r++) printf("%s%.6f", r ? ", " : "", samples[(size_t)c * reps + r]);
-    printf("]");
-  }
-  printf("]}\\n");
+${checkErrorsC()}${timingLoopC({ reps: 'reps', warmup: 'warmup', budgetMs: 'budget', call: 'call(c, x, y)' })}  printf("}\\n");
   return 0;
 }
 `;
@@ -238,10 +213,10 @@ export async function timeSparsePlans(prob: SparseGemmProblem, kernels: LoweredS
     } catch (e) {
       throw new TesaError('RUN_FAILED', `plan timer failed: ${String((e as Error).message).split('\n')[0]}`, `its program is ${exe}`);
     }
-    const parsed = JSON.parse(stdout) as { errors: number[]; samples: number[][] };
+    const parsed = JSON.parse(stdout) as { errors: number[]; samples: Record<string, number[]> };
     return {
-      contenders: kernels.map((k, i) => ({ name: k.entry, samplesMs: parsed.samples[i] ?? [], maxRelError: parsed.errors[i] ?? null })),
-      dense: { name: 'dense', samplesMs: parsed.samples[kernels.length] ?? [], maxRelError: 0 },
+      contenders: kernels.map((k, i) => ({ name: k.entry, samplesMs: parsed.samples[`c${i}`] ?? [], maxRelError: parsed.errors[i] ?? null })),
+      dense: { name: 'dense', samplesMs: parsed.samples.dense ?? [], maxRelError: 0 },
       openblas: null,
     };
   } finally {
