@@ -24,6 +24,8 @@ export interface Capabilities {
   precisions: Precision[];
   /** Coarse pruning keeps channel counts at multiples of this (8 for AVX2 fp32, 16 for tensor cores). */
   channelMultiple: number;
+  /** Patterns a search offers when --patterns is not given; absent: the generic CPU-minded default. */
+  defaultPatterns?: Pattern[];
 }
 
 /** One op's chosen implementation, produced by the planner; enough to lower it. */

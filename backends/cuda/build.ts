@@ -5,7 +5,8 @@
  * at build time and linked with its rpath; a machine without it cannot build nm:2:4 kernels.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { TesaError } from '../../src/errors.js';
 import { packageRoot } from '../../src/util/package-root.js';
@@ -91,21 +92,62 @@ export function runnerSourcePath(): string {
   return join(packageRoot(), 'backends', 'cuda', 'runner', 'runner.cu');
 }
 
+export function modelRunnerSourcePath(): string {
+  return join(packageRoot(), 'backends', 'cuda', 'runner', 'model-runner.cu');
+}
+
 /** The runner for this fingerprint, built unless the cache has one for this source. */
 export async function ensureCudaRunner(cacheDir: string, fp: CudaFingerprint): Promise<string> {
-  const src = readFileSync(runnerSourcePath(), 'utf8');
+  return ensureRunnerBinary(cacheDir, fp, { source: runnerSourcePath(), dirPrefix: 'cuda-runner', exe: 'tesa-cuda-runner', libs: ['-lcublas', '-ldl'], what: 'the CUDA runner' });
+}
+
+/** The whole-model runner (model-runner.cu) for this fingerprint, built unless the cache has one for this source. */
+export async function ensureCudaModelRunner(cacheDir: string, fp: CudaFingerprint): Promise<string> {
+  return ensureRunnerBinary(cacheDir, fp, { source: modelRunnerSourcePath(), dirPrefix: 'cuda-model-runner', exe: 'tesa-cuda-model-runner', libs: ['-lcublas', '-lcublasLt', '-ldl'], what: 'the CUDA model runner' });
+}
+
+interface RunnerBinary {
+  source: string;
+  dirPrefix: string;
+  exe: string;
+  libs: string[];
+  what: string;
+}
+
+/** Cached by source hash + fingerprint: `<cacheDir>/<dirPrefix>-<tag>/<exe>`; built into a temp name and renamed so a concurrent build never runs a half-written file. */
+async function ensureRunnerBinary(cacheDir: string, fp: CudaFingerprint, b: RunnerBinary): Promise<string> {
+  const src = readFileSync(b.source, 'utf8');
   const { createHash } = await import('node:crypto');
   const tag = createHash('sha256').update(src).update(fp.id).digest('hex').slice(0, 16);
-  const dir = join(cacheDir, `cuda-runner-${tag}`);
-  const path = join(dir, 'tesa-cuda-runner');
+  const dir = join(cacheDir, `${b.dirPrefix}-${tag}`);
+  const path = join(dir, b.exe);
   if (existsSync(path)) return path;
   mkdirSync(dir, { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
-  const res = await nvcc([...fp.flags, '-o', tmp, runnerSourcePath(), '-lcublas', '-ldl'], 300_000);
+  const res = await nvcc([...fp.flags, '-o', tmp, b.source, ...b.libs], 300_000);
   if (!res.ok) {
     rmSync(tmp, { force: true });
-    throw new TesaError('BUILD_FAILED', `cannot build the CUDA runner: ${res.stderr.split('\n')[0]}`, `source ${runnerSourcePath()}`);
+    throw new TesaError('BUILD_FAILED', `cannot build ${b.what}: ${res.stderr.split('\n').find((l) => /error/i.test(l)) ?? res.stderr.split('\n')[0]}`, `source ${b.source}`);
   }
   renameSync(tmp, path);
   return path;
+}
+
+/** Why nvcc cannot build CUDA code that uses cuBLAS here (no nvcc, or no cuBLAS headers), or null. */
+export function cudaCompileUnavailableReason(): string | null {
+  try {
+    execFileSync('nvcc', ['--version'], { stdio: 'ignore', timeout: 20_000 });
+  } catch {
+    return 'no CUDA compiler (nvcc not on PATH)';
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tesa-nvcc-probe-'));
+  try {
+    writeFileSync(join(dir, 'probe.cu'), '#include <cublasLt.h>\n#include <cublas_v2.h>\n');
+    execFileSync('nvcc', ['-E', '-o', join(dir, 'probe.i'), join(dir, 'probe.cu')], { stdio: 'ignore', timeout: 60_000 });
+    return null;
+  } catch {
+    return 'nvcc finds no cuBLAS headers (cublasLt.h)';
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

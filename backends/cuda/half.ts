@@ -32,3 +32,24 @@ export function toHalfArray(values: Float32Array): Uint16Array {
   for (let i = 0; i < values.length; i++) out[i] = toHalfBits(values[i]!);
   return out;
 }
+
+/** IEEE fp16 bits → the number they stand for. */
+export function fromHalfBits(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+export function fromHalfArray(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = fromHalfBits(bits[i]!);
+  return out;
+}
+
+/** The fp16 nearest to v (round to nearest even), as a number. */
+export function roundHalf(v: number): number {
+  return fromHalfBits(toHalfBits(v));
+}

@@ -140,7 +140,7 @@ export interface RawOptimizeOptions {
   int8Outliers?: string;
 }
 
-export const TARGETS = ['cpu'] as const;
+export const TARGETS = ['cpu', 'cuda'] as const;
 
 /** Every option checked and defaulted; throws BAD_INPUT at the first bad one. */
 export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: number): SearchConfig {

@@ -73,6 +73,7 @@ export function parsePrecisionList(value: string, option = '--precisions'): Prec
  * fallback, and whole rows where channels can go. Filtered by the backend's capabilities.
  */
 export function defaultPatterns(caps: Capabilities): Pattern[] {
+  if (caps.defaultPatterns) return caps.defaultPatterns.filter((p) => backendSupports(caps, p));
   const wanted: Pattern[] = ['block:1x32', 'fine', 'row', 'channel'];
   const offered = wanted.filter((p) => backendSupports(caps, p));
   if (offered.length > 0) return offered;

@@ -35,6 +35,11 @@ ${PRELUDE}#include <cusparseLt.h>
     }                                                                                \\
   } while (0)
 
+// One cuSPARSELt handle per library, shared by every layer of this shape (a model holds many
+// such layers; a handle is heavy and not per-matrix state).
+static cusparseLtHandle_t g_handle;
+static int g_users = 0;
+
 struct State {
   cusparseLtHandle_t handle;
   cusparseLtMatDescriptor_t a, b, c;
@@ -58,14 +63,20 @@ extern "C" int tesa_init(const __half *w, void **state) {
   TESA_CK(cudaMalloc(&dValid, sizeof(int)));
   TESA_CK(cudaMemcpy(dW, w, (size_t)N_ * K_ * sizeof(__half), cudaMemcpyHostToDevice));
   TESA_CK(cudaMemset(dX, 0, (size_t)M_ * K_ * sizeof(__half)));
-  TESA_CS(cusparseLtInit(&st->handle));
+  if (g_users == 0) TESA_CS(cusparseLtInit(&g_handle));
+  g_users++;
+  st->handle = g_handle;
   TESA_CS(cusparseLtStructuredDescriptorInit(&st->handle, &st->a, N_, K_, K_, 16, CUDA_R_16F, CUSPARSE_ORDER_ROW, CUSPARSELT_SPARSITY_50_PERCENT));
   TESA_CS(cusparseLtDenseDescriptorInit(&st->handle, &st->b, K_, M_, ${fm ? 'M_' : 'K_'}, 16, CUDA_R_16F, ${fm ? 'CUSPARSE_ORDER_ROW' : 'CUSPARSE_ORDER_COL'}));
   TESA_CS(cusparseLtDenseDescriptorInit(&st->handle, &st->c, N_, M_, ${fm ? 'M_' : 'N_'}, 16, CUDA_R_16F, ${fm ? 'CUSPARSE_ORDER_ROW' : 'CUSPARSE_ORDER_COL'}));
   TESA_CS(cusparseLtMatmulDescriptorInit(&st->handle, &st->matmul, CUSPARSE_OPERATION_NON_TRANSPOSE, CUSPARSE_OPERATION_NON_TRANSPOSE, &st->a, &st->b, &st->c, &st->c, CUSPARSE_COMPUTE_32F));
   TESA_CS(cusparseLtMatmulAlgSelectionInit(&st->handle, &st->alg, &st->matmul, CUSPARSELT_MATMUL_ALG_DEFAULT));
   TESA_CS(cusparseLtMatmulPlanInit(&st->handle, &st->plan, &st->matmul, &st->alg));
+  // The check writes only when it finds a violation: start from "valid".
+  TESA_CK(cudaMemset(dValid, 0, sizeof(int)));
   TESA_CS(cusparseLtSpMMAPruneCheck(&st->handle, &st->matmul, dW, dValid, 0));
+  TESA_CK(cudaGetLastError());
+  TESA_CK(cudaDeviceSynchronize());
   int valid = 1;
   TESA_CK(cudaMemcpy(&valid, dValid, sizeof(int), cudaMemcpyDeviceToHost));
   if (valid != 0) {
@@ -105,5 +116,5 @@ extern "C" int tesa_run(void *state, const __half *x, __half *y, cudaStream_t st
   return 0;
 }
 
-${tesaFreeC(['cusparseLtMatmulPlanDestroy(&st->plan);', 'cusparseLtMatDescriptorDestroy(&st->a);', 'cusparseLtMatDescriptorDestroy(&st->b);', 'cusparseLtMatDescriptorDestroy(&st->c);', 'cusparseLtDestroy(&st->handle);', 'cudaFree(st->compressed);', 'if (st->workspace) cudaFree(st->workspace);'])}`;
+${tesaFreeC(['cusparseLtMatmulPlanDestroy(&st->plan);', 'cusparseLtMatDescriptorDestroy(&st->a);', 'cusparseLtMatDescriptorDestroy(&st->b);', 'cusparseLtMatDescriptorDestroy(&st->c);', 'if (--g_users == 0) cusparseLtDestroy(&g_handle);', 'cudaFree(st->compressed);', 'if (st->workspace) cudaFree(st->workspace);'])}`;
 }

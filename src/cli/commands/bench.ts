@@ -12,6 +12,7 @@ import { CpuBackend } from '../../../backends/cpu/cpu-backend.js';
 import { interleaved, type Sampler } from '../../evaluate/measure.js';
 import type { LatencyStats } from '../../evaluate/stats.js';
 import { badInput } from '../../errors.js';
+import { parsePattern, parseRatio } from '../../prune/pattern.js';
 import { addJsonOption, parseCount, parseDimBindings, printJson } from '../options.js';
 import { table } from '../format.js';
 import { register as registerBenchKernel } from './bench-kernel.js';
@@ -137,8 +138,20 @@ export function register(program: Command): void {
       .option('--threads <n>', 'threads for both (default 1)', (v) => parseCount(v, '--threads', 1))
       .option('--isa <isa>', 'force the micro-kernel ISA: avx512, avx2 or generic (default: best the CPU has)')
       .option('--rounds <n>', 'A-B rounds (default 12)', (v) => parseCount(v, '--rounds', 1))
-      .option('--dim <name=value>', 'value of a symbolic input dim of an .onnx model (repeatable)', (v: string, prev: Record<string, number> = {}) => ({ ...prev, ...parseDimBindings(v) })),
-  ).action(async (spec: string, o: { threads?: number; isa?: string; rounds?: number; json?: boolean; dim?: Record<string, number> }) => {
+      .option('--dim <name=value>', 'value of a symbolic input dim of an .onnx model (repeatable)', (v: string, prev: Record<string, number> = {}) => ({ ...prev, ...parseDimBindings(v) }))
+      .option('--target <target>', 'cpu (default: beside onnxruntime) or cuda (the whole model on the GPU, dense beside --pattern)', 'cpu')
+      .option('--pattern <pattern>', 'cuda: also time the model with every linear layer pruned to this pattern')
+      .option('--sparsity <ratio>', 'cuda: pruned fraction for --pattern, e.g. 0.9'),
+  ).action(async (spec: string, o: { threads?: number; isa?: string; rounds?: number; json?: boolean; dim?: Record<string, number>; target: string; pattern?: string; sparsity?: string }) => {
+    if (o.target !== 'cpu' && o.target !== 'cuda') throw badInput(`--target '${o.target}' is not supported by bench model`, 'use --target cpu or --target cuda');
+    if (o.target === 'cuda') {
+      if (o.threads !== undefined || o.isa !== undefined || o.dim !== undefined) throw badInput('--threads, --isa and --dim apply to --target cpu only', 'drop them with --target cuda');
+      if (o.pattern !== undefined) parsePattern(o.pattern, '--pattern');
+      if ((o.pattern === undefined) !== (o.sparsity === undefined)) throw badInput('--pattern and --sparsity go together', 'for example --pattern tile:128 --sparsity 0.9');
+      const { printCudaModelBench } = await import('../../../backends/cuda/bench-model-cli.js');
+      return printCudaModelBench(spec, { pattern: o.pattern, sparsity: o.sparsity === undefined ? undefined : parseRatio(o.sparsity, '--sparsity'), rounds: o.rounds }, o.json === true);
+    }
+    if (o.pattern !== undefined || o.sparsity !== undefined) throw badInput('--pattern and --sparsity apply to --target cuda only', 'on the CPU, time sparse kernels with `tesa bench kernel --pattern …` or whole pruned models with `tesa optimize`');
     // An empty --isa would read as "not given" further down.
     if (o.isa !== undefined && !['avx512', 'avx2', 'generic'].includes(o.isa)) throw badInput(`--isa '${o.isa}' is not a micro-kernel ISA`, 'use --isa avx512, avx2 or generic');
     const r = await benchModel(spec, { threads: o.threads, isa: o.isa, rounds: o.rounds, dims: o.dim });

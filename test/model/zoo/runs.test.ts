@@ -32,7 +32,8 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 describe('zoo models run in onnxruntime', () => {
-  it.each(zooModelNames())('%s: finite outputs of the built shape with O(1) std', async (name) => {
+  // bert-base-4k is bert-base at batch 32 (the GPU workload): 32x the CPU time for nothing new.
+  it.each(zooModelNames().filter((n) => n !== 'bert-base-4k'))('%s: finite outputs of the built shape with O(1) std', async (name) => {
     const g = buildZooModel(name);
     const out = await runOrt(g, randomInputs(g, 11), { threads: 1 });
     expect([...out.keys()]).toEqual(g.outputs);
@@ -64,7 +65,7 @@ describe('zoo models run in onnxruntime', () => {
 
 describe('zoo weights are a pure function of the seed', () => {
   // bert-base is the same code as bert-mini at 10x the size: left out to keep this file fast.
-  const names = zooModelNames().filter((n) => n !== 'bert-base');
+  const names = zooModelNames().filter((n) => !n.startsWith('bert-base'));
 
   it.each(names)('%s: same seed, identical ONNX bytes; another seed, every weight differs', (name) => {
     const a = buildZooModel(name);

@@ -51,7 +51,7 @@ function io(g: Graph): Array<[string, string, number[]]> {
 
 describe('zoo registry', () => {
   it('lists the five models', () => {
-    expect(zooModelNames()).toEqual(['bert-base', 'bert-mini', 'mlp', 'mobilenet-v2', 'resnet18']);
+    expect(zooModelNames()).toEqual(['bert-base', 'bert-base-4k', 'bert-mini', 'mlp', 'mobilenet-v2', 'resnet18']);
   });
 
   it('an unknown name is NOT_FOUND with the known names as hint', () => {
@@ -63,7 +63,7 @@ describe('zoo registry', () => {
     }
     expect(err).toBeInstanceOf(TesaError);
     expect((err as TesaError).code).toBe('NOT_FOUND');
-    expect((err as TesaError).oneLine()).toBe("unknown zoo model 'bert-huge' (hint: known: bert-base, bert-mini, mlp, mobilenet-v2, resnet18)");
+    expect((err as TesaError).oneLine()).toBe("unknown zoo model 'bert-huge' (hint: known: bert-base, bert-base-4k, bert-mini, mlp, mobilenet-v2, resnet18)");
   });
 
   it('specs parse and carry the sizes the models are built from', () => {
