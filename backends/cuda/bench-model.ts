@@ -16,6 +16,7 @@ import type { ModelSparsity } from '../../src/plan/sparsity.js';
 import type { CompiledModel, MeasureProtocol } from '../backend.js';
 import { CudaBackend } from './cuda-backend.js';
 import { lowerGraph } from './model/lower-graph.js';
+import { torchBertPeers, type TorchModelPeer } from './torch-model-peer.js';
 
 export interface CudaModelBenchOptions {
   pattern?: string;
@@ -36,6 +37,10 @@ export interface CudaModelBench {
   speedup: number | null;
   compileMs: { dense: number; sparse: number | null };
   roundRatios: number[];
+  /** PyTorch running the same model (zoo BERT) with the same protocol, or why not. */
+  torch: TorchModelPeer[];
+  /** Our dense model's output vs PyTorch's (attention written out), max relative difference. */
+  torchMaxRelError: number | null;
 }
 
 /** Every linear layer's weight (the ones the CUDA backend lowers to linear steps) pruned to `pattern`. */
@@ -96,9 +101,15 @@ export async function benchCudaModel(spec: string, opts: CudaModelBenchOptions =
   let t0 = performance.now();
   const dense = await backend.compile(graph);
   const denseMs = performance.now() - t0;
+  const torch = await torchBertPeers(graph, inputs, perRound * 3);
+  let torchMaxRelError: number | null = null;
+  if (torch.output) {
+    const ours = await backend.run(dense, { protocol: protocol(1), inputs, wantOutputs: true });
+    torchMaxRelError = maxRelDiff(ours.outputs!, new Map([[graph.outputs[0]!, torch.output]]));
+  }
   if (opts.pattern === undefined) {
     const samples = await sampler(dense)(perRound * (opts.rounds ?? 3));
-    return { model: spec, device, dense: { stats: summarize(samples), kernels: kernelCounts(dense) }, sparse: null, speedup: null, compileMs: { dense: denseMs, sparse: null }, roundRatios: [] };
+    return { model: spec, device, dense: { stats: summarize(samples), kernels: kernelCounts(dense) }, sparse: null, speedup: null, compileMs: { dense: denseMs, sparse: null }, roundRatios: [], torch: torch.peers, torchMaxRelError };
   }
   const sp = uniformSparsity(graph, opts.pattern, opts.sparsity!);
   t0 = performance.now();
@@ -118,5 +129,7 @@ export async function benchCudaModel(spec: string, opts: CudaModelBenchOptions =
     speedup: res.ratio,
     compileMs: { dense: denseMs, sparse: sparseMs },
     roundRatios: res.roundRatios,
+    torch: torch.peers,
+    torchMaxRelError,
   };
 }

@@ -116,7 +116,7 @@ interface RunnerBinary {
 
 /** Cached by source hash + fingerprint: `<cacheDir>/<dirPrefix>-<tag>/<exe>`; built into a temp name and renamed so a concurrent build never runs a half-written file. */
 async function ensureRunnerBinary(cacheDir: string, fp: CudaFingerprint, b: RunnerBinary): Promise<string> {
-  const src = readFileSync(b.source, 'utf8');
+  const src = readFileSync(b.source, 'utf8') + readFileSync(join(dirname(b.source), 'runner-common.h'), 'utf8');
   const { createHash } = await import('node:crypto');
   const tag = createHash('sha256').update(src).update(fp.id).digest('hex').slice(0, 16);
   const dir = join(cacheDir, `${b.dirPrefix}-${tag}`);

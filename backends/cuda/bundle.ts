@@ -150,6 +150,7 @@ export function writeBenchBundle(dir: string, cases: KernelCase[], opts: BundleO
   mkdirSync(join(dir, 'masks'), { recursive: true });
   const root = packageRoot();
   copyFileSync(join(root, 'backends', 'cuda', 'runner', 'runner.cu'), join(dir, 'runner.cu'));
+  copyFileSync(join(root, 'backends', 'cuda', 'runner', 'runner-common.h'), join(dir, 'runner-common.h'));
   for (const f of ['torch_peers.py', 'find_cusparselt.py', 'summarize.py', 'apply_masks.py']) copyFileSync(join(root, 'backends', 'cuda', 'tools', f), join(dir, 'tools', f));
 
   const all: KernelCase[] = [];

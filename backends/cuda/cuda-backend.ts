@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { TesaError } from '../../src/errors.js';
 import type { Graph } from '../../src/model/graph.js';
 import { randomInputs } from '../../src/model/inputs.js';
+import { applyKernelCacheCap } from '../../src/util/kernel-cache-gc.js';
 import { cacheDir as defaultCacheDir } from '../../src/util/state-dir.js';
 import type { Backend, Capabilities, CompileOptions, CompiledModel, OpPlan, RunOptions, RunResult } from '../backend.js';
 import { buildKernelLibrary, ensureCudaModelRunner } from './build.js';
@@ -50,7 +51,7 @@ export interface RunnerResult {
 
 export function cudaCapabilities(): Capabilities {
   return {
-    patterns: ['block', 'tile', 'nm'],
+    patterns: ['block', 'tile', 'nm', 'row', 'col'],
     blockShapes: [
       [16, 16],
       [16, 32],
@@ -62,7 +63,7 @@ export function cudaCapabilities(): Capabilities {
     precisions: ['fp16'],
     channelMultiple: 16,
     // The kernels that beat cuBLAS on the H100 (notes/BENCHMARKS.md): tile-wise first.
-    defaultPatterns: ['tile:128', 'block:32x32'],
+    defaultPatterns: ['tile:128', 'block:32x32', 'row'],
   };
 }
 
@@ -128,6 +129,8 @@ export class CudaBackend implements Backend {
   readonly name = 'cuda';
   private readonly cacheDir: string;
   private readonly buildJobs: number;
+  /** Kernel hashes of every model compiled and not yet released, by folder: the cache cap spares them. */
+  private readonly live = new Map<string, Set<string>>();
 
   constructor(opts: CudaBackendOptions = {}) {
     this.cacheDir = join(opts.cacheDir ?? defaultCacheDir(), 'cuda');
@@ -182,10 +185,13 @@ export class CudaBackend implements Backend {
       for (const x of lowered) if (x.l.code !== null) jobs.push({ hash: cudaKernelHash(x.l.code, fp.id), code: x.l.code, needsCusparseLt: x.l.needsCusparseLt, entry: 'tesa_run' });
       const unique = [...new Map(jobs.map((j) => [j.hash, j])).values()];
       let done = 0;
+      let fromCache = 0;
+      // nvcc runs are independent processes: as many at once as there are cores (16 on the H100 host).
       const arts = await mapLimit(unique, this.buildJobs, async (j) => {
         const art = await buildKernelLibrary(kernelsDir, fp, j, options.kernelIndex);
         done++;
-        options.onProgress?.({ built: done, total: unique.length, cached: 0 });
+        if (art.cached) fromCache++;
+        options.onProgress?.({ built: done, total: unique.length, cached: fromCache });
         return art;
       });
       const byHash = new Map(arts.map((a) => [a.hash, a]));
@@ -203,6 +209,8 @@ export class CudaBackend implements Backend {
       const info: CudaModelInfo = { runner, inputs, outputs: program.outputs, linearNodes: program.linears.map((d) => d.node) };
       writeFileSync(join(model, 'model.json'), JSON.stringify(info, null, 1));
       const built = arts.filter((a) => !a.cached).length;
+      this.live.set(model, new Set(arts.map((a) => a.hash)));
+      applyKernelCacheCap(options.kernelIndex, new Set([...this.live.values()].flatMap((h) => [...h])));
       return { target: 'cuda', fingerprintId: fp.id, dir: model, kernels: arts, plan, stats: { kernelsBuilt: built, kernelsCached: arts.length - built, buildMs: arts.reduce((s, a) => s + a.buildMs, 0) } };
     } finally {
       data.close();
@@ -258,6 +266,7 @@ export class CudaBackend implements Backend {
   }
 
   async release(model: CompiledModel): Promise<void> {
+    this.live.delete(model.dir);
     rmSync(model.dir, { recursive: true, force: true });
   }
 

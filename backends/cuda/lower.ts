@@ -1,7 +1,8 @@
 /**
  * Picks the CUDA kernel for one linear layer's weight (its pattern and mask in the math view
  * N×K) and lowers it to CUDA C++: cuBLAS for dense (no generated source: the runner calls
- * it), gemm-block for block:RxC, gemm-tile for tile:G, gemm-nm (cuSPARSELt) for nm:2:4.
+ * it), gemm-block for block:RxC, gemm-tile for tile:G and for row/col (the shrunk dense GEMM),
+ * gemm-nm (cuSPARSELt) for nm:2:4.
  * With the 'wgmma' engine (Hopper, sm_90a) block and tile weights lower to gemm-gather
  * instead: dense warpgroup-MMA sub-GEMMs over gathered input features, on feature-major
  * activations.
@@ -78,13 +79,25 @@ export function lowerGemm(shape: GemmShape, pattern: string, mask: Uint8Array | 
       if (g) return g;
       return { kernel: 'gemm-tile', code: lowerGemmTile(shape, s, { ...DEFAULT_TILE_OPTIONS, ...tuning.tile }), needsCusparseLt: false, computedFraction: computedFraction(s) };
     }
+    case 'row':
+    case 'col':
+    case 'channel': {
+      // Shrunk dense: whole output features (row) or input features (col) pruned leave a dense
+      // GEMM over the kept ones, which is exactly a gather plan whose tiles hold the kept rows
+      // and share the kept columns.
+      const s = tileStructure(mask, N, K, 128);
+      const o = { ...DEFAULT_GATHER_OPTIONS, ...tuning.gather };
+      const g = wgmma ? lowerGather(shape, () => gatherPlanFromTiles(s, o.wr), o) : null;
+      if (g) return g;
+      return { kernel: 'gemm-tile', code: lowerGemmTile(shape, s, { ...DEFAULT_TILE_OPTIONS, ...tuning.tile }), needsCusparseLt: false, computedFraction: computedFraction(s) };
+    }
     case 'nm': {
       if (p.n !== 2 || p.m !== 4) throw new TesaError('UNSUPPORTED', `${pattern}: the sparse tensor cores take 2:4 only`, 'use nm:2:4');
       if (!isNm(mask, N, K, 2, 4)) throw new TesaError('BAD_INPUT', 'the mask is not 2:4 along the input features', 'prune with --pattern nm:2:4');
       return { kernel: 'gemm-nm', code: lowerGemmNm(shape, tuning.nmLayout), needsCusparseLt: true, computedFraction: 0.5 };
     }
     default:
-      throw new TesaError('UNSUPPORTED', `the CUDA backend has no kernel for pattern '${pattern}'`, 'use dense, block:RxC (R, C multiples of 16), tile:G (G a multiple of 32) or nm:2:4');
+      throw new TesaError('UNSUPPORTED', `the CUDA backend has no kernel for pattern '${pattern}'`, 'use dense, block:RxC (R, C multiples of 16), tile:G (G a multiple of 32), row, col or nm:2:4');
   }
 }
 

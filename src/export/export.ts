@@ -170,7 +170,7 @@ export async function exportTrial(opts: ExportOptions): Promise<ExportResult> {
 
       // The bundle: the candidate re-compiled (every kernel from the cache when the search built it here).
       const compiled = await backend.compile(mat.maskedGraph, { sparsity: mat.sparsity, kernelIndex: store, threads: sc.threads });
-      const bundle = writeBundle(compiled, join(outDir, 'bundle'));
+      const bundle = compiled.target === 'cuda' ? (await import('../../backends/cuda/bundle-model.js')).writeCudaBundle(compiled, join(outDir, 'bundle')) : writeBundle(compiled, join(outDir, 'bundle'));
       files.push('bundle/');
       const bundleRun = opts.measureBundle === false ? null : await runBundle(bundle.dir);
       const quantization = await writeQuantized({ outDir, config, shrunk: shrink.graph, masked: mat.maskedGraph, sparsity: mat.sparsity, compiled, backend, details: fingerprint.details, seed: sc.seed });

@@ -164,7 +164,8 @@ export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: num
     timeLimitMs: raw.timeLimit === undefined ? DEFAULT_TIME_LIMIT_MS : parseDuration(raw.timeLimit),
     seed: raw.seed === undefined ? 1 : parseSeed(raw.seed),
     patterns: raw.patterns === undefined ? null : parsePatternList(raw.patterns),
-    precisions: raw.precisions === undefined ? ['fp32'] : parsePrecisionList(raw.precisions),
+    // The CUDA backend computes in fp16 (tensor cores); the CPU's default is fp32.
+    precisions: raw.precisions === undefined ? [target === 'cuda' ? 'fp16' : 'fp32'] : parsePrecisionList(raw.precisions),
     groups: parseChoice(raw.groups ?? 'on', '--groups', ['on', 'off'] as const),
     evaluator,
     cost: parseChoice(raw.cost ?? 'latency', '--cost', ['latency', 'flops'] as const),

@@ -49,6 +49,8 @@
 #include <string>
 #include <vector>
 
+#include "runner-common.h"
+
 #define TAG "tesa-cuda-model-runner: "
 
 #define CK(x)                                                                                            \
@@ -254,16 +256,6 @@ static void writeFile(const std::string &path, const void *data, size_t bytes) {
   if (fclose(f) != 0 || put != bytes) failInput("cannot write output file " + path);
 }
 
-// Uniform in [-1, 1) from a 64-bit LCG (same generator as runner.cu).
-static std::vector<__half> randomHalf(size_t count, unsigned long long seed) {
-  std::vector<__half> v(count);
-  unsigned long long s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-  for (size_t i = 0; i < count; i++) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    v[i] = __float2half((float)((s >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f);
-  }
-  return v;
-}
 
 // ---- linears -------------------------------------------------------------------------------
 
@@ -504,14 +496,6 @@ static void checkLinear(Linear &L, unsigned long long seed, cudaStream_t s) {
 
 // ---- output --------------------------------------------------------------------------------
 
-static std::string jsonEscape(const std::string &s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o;
-}
 
 // JSON has no NaN/Infinity: an unchecked linear prints null, an infinite error a huge number.
 static void printNumberOrNull(double v) {

@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "runner-common.h"
+
 #define CK(x)                                                                                   \
   do {                                                                                          \
     cudaError_t e_ = (x);                                                                       \
@@ -120,16 +122,6 @@ static std::vector<__half> readWeight(const std::string &path, size_t count) {
   return w;
 }
 
-// Uniform in [-1, 1) from a 64-bit LCG: the same X for every op of one shape and seed.
-static std::vector<__half> randomHalf(size_t count, unsigned long long seed) {
-  std::vector<__half> v(count);
-  unsigned long long s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-  for (size_t i = 0; i < count; i++) {
-    s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-    v[i] = __float2half((float)((s >> 40) & 0xFFFFFF) / 8388608.0f - 1.0f);
-  }
-  return v;
-}
 
 static void check(Op &op, cudaStream_t s) {
   size_t ny = (size_t)op.M * op.N;
@@ -158,14 +150,6 @@ static void check(Op &op, cudaStream_t s) {
   op.maxRelError = bad ? INFINITY : (maxDiff == 0 ? 0 : maxDiff / std::max(maxRef, 1e-30));
 }
 
-static std::string jsonEscape(const std::string &s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    o += c;
-  }
-  return o;
-}
 
 int main(int argc, char **argv) {
   if (argc < 2) {

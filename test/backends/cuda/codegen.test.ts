@@ -128,6 +128,24 @@ describe('nm and dispatch', () => {
     expect(() => lowerGemm({ M: 64, N: 16, K: 16 }, 'fine', new Uint8Array(256).fill(1))).toThrow(/no kernel for pattern 'fine'/);
   });
 
+  it('lowers row and col pruning to the shrunk dense GEMM over the kept features', () => {
+    const N = 512;
+    const K = 128;
+    const rows = new Uint8Array(N * K);
+    for (let n = 0; n < N; n++) if (n % 4 !== 1) rows.fill(1, n * K, (n + 1) * K); // 384 of 512 output features kept: 3 CTA tiles of 128
+    const r = lowerGemm({ M: 512, N, K }, 'row', rows, { engine: 'wgmma' });
+    expect(r.kernel).toBe('gemm-gather');
+    expect(r.computedFraction).toBeCloseTo(0.75, 5);
+    expect(r.code).toContain('128 output features zero');
+    const cols = new Uint8Array(N * K);
+    for (let n = 0; n < N; n++) for (let k = 0; k < K; k += 2) cols[n * K + k] = 1; // every other input feature
+    const c = lowerGemm({ M: 512, N, K }, 'col', cols, { engine: 'wgmma' });
+    expect(c.kernel).toBe('gemm-gather');
+    expect(c.computedFraction).toBeCloseTo(0.5, 5);
+    // Without wgmma (pre-Hopper) the wmma tile kernel takes it.
+    expect(lowerGemm({ M: 512, N, K }, 'row', rows).kernel).toBe('gemm-tile');
+  });
+
   it('gives the same source and hash for the same mask, and another for another mask', () => {
     const N = 64;
     const K = 64;

@@ -10,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { maskedGraph, uniformSparsity } from '../../../../backends/cuda/bench-model.js';
+import { writeCudaBundle } from '../../../../backends/cuda/bundle-model.js';
+import { runBundle } from '../../../../src/export/bundle.js';
 import { CudaBackend } from '../../../../backends/cuda/cuda-backend.js';
 import { cudaUnavailableReason } from '../../../../backends/cuda/fingerprint.js';
 import { lowerGraph, type LinearSource } from '../../../../backends/cuda/model/lower-graph.js';
@@ -68,6 +70,7 @@ describe.skipIf(reason !== null)('whole models on the GPU', () => {
     ['tile:128', 0.75],
     ['block:32x32', 0.9],
     ['nm:2:4', 0.5],
+    ['row', 0.5],
   ] as const) {
     it(`zoo:bert-mini with every linear ${pattern} at ${ratio}: outputs match the masked dense model`, async () => {
       const g = await loadModel('zoo:bert-mini');
@@ -89,6 +92,17 @@ describe.skipIf(reason !== null)('whole models on the GPU', () => {
     const again = await backend.compile(g, { sparsity: sp });
     expect(again.stats.kernelsBuilt).toBe(0);
     expect(again.stats.kernelsCached).toBeGreaterThan(1);
+  }, 600_000);
+
+  it('an exported bundle times the model on its own (`bundle/run --json`)', async () => {
+    const g = await loadModel('zoo:bert-mini');
+    const model = await backend.compile(g, { sparsity: uniformSparsity(g, 'tile:128', 0.75) });
+    const dir = join(cacheDir, 'bundle');
+    const info = writeCudaBundle(model, dir);
+    expect(info.kernels).toBeGreaterThan(1);
+    const run = await runBundle(dir, { reps: 5, warmup: 2 });
+    expect(run.samplesMs).toHaveLength(5);
+    expect(run.medianMs).toBeGreaterThan(0);
   }, 600_000);
 
   it('`tesa bench model --target cuda` times dense beside sparse and compares outputs', () => {
