@@ -133,6 +133,11 @@ export interface Backend {
   readonly name: string;
   fingerprint(): Promise<Fingerprint>;
   capabilities(): Capabilities;
+  /**
+   * Throws a TesaError (UNSUPPORTED, naming the node) when this backend cannot run the graph at
+   * all; pure and quick, so a search refuses such a model before it records anything.
+   */
+  validate?(graph: Graph): void;
   /** Plans and lowers every op, builds what the cache lacks, writes the manifest. */
   compile(graph: Graph, options?: CompileOptions): Promise<CompiledModel>;
   /** Runs a compiled model in a child process and returns its timings (and outputs). */

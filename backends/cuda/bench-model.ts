@@ -93,6 +93,7 @@ export async function benchCudaModel(spec: string, opts: CudaModelBenchOptions =
   if ((opts.pattern === undefined) !== (opts.sparsity === undefined)) throw new TesaError('BAD_INPUT', 'give --pattern and --sparsity together', 'for example --pattern tile:128 --sparsity 0.9');
   const graph = await loadModel(spec);
   const backend = new CudaBackend({ cacheDir: opts.cacheDir });
+  backend.validate(graph);
   const device = (await backend.fingerprint()).details.gpu ?? 'GPU';
   const inputs = new Map(Object.entries(randomInputs(graph, opts.seed ?? 1))) as Map<string, Float32Array | BigInt64Array>;
   const perRound = opts.perRound ?? 20;

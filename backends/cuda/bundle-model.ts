@@ -8,28 +8,13 @@
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { TesaError } from '../../src/errors.js';
-import type { BundleInfo } from '../../src/export/bundle.js';
+import { RUN_SCRIPT_ARGS, type BundleInfo } from '../../src/export/bundle.js';
 import type { CompiledModel } from '../backend.js';
 
 const RUN_SCRIPT = `#!/bin/sh
 # Times the pruned model exported by tesa on this GPU: the whole model as one CUDA graph,
 # L2 flushed before each repetition. usage: ./run [--json] [--reps N] [--warmup N]
-set -e
-here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
-cd "$here"
-json=0
-reps=30
-warmup=5
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --json) json=1 ;;
-    --reps) shift; reps="$1" ;;
-    --warmup) shift; warmup="$1" ;;
-    *) echo "usage: ./run [--json] [--reps N] [--warmup N]" >&2; exit 2 ;;
-  esac
-  shift
-done
-manifest=$(mktemp)
+${RUN_SCRIPT_ARGS}manifest=$(mktemp)
 trap 'rm -f "$manifest"' EXIT
 { printf 'warmup %s\\nreps %s\\nflush 1\\ngraph 1\\ncheck 0\\n' "$warmup" "$reps"; cat ./model.txt; } > "$manifest"
 out=$(./tesa-cuda-model-runner "$manifest")

@@ -145,6 +145,10 @@ export class CudaBackend implements Backend {
     return cudaCapabilities();
   }
 
+  validate(graph: Graph): void {
+    lowerGraph(graph);
+  }
+
   async compile(graph: Graph, options: CompileOptions = {}): Promise<CompiledModel> {
     const fp = cudaFingerprint();
     const program = lowerGraph(graph);

@@ -32,10 +32,8 @@ function threadsOf(model: CompiledModel): number {
   }
 }
 
-const RUN_SCRIPT = (threads: number) => `#!/bin/sh
-# Times the pruned model exported by tesa with its specialised kernels on this machine.
-# usage: ./run [--json] [--reps N] [--warmup N]
-set -e
+/** Start of every bundle's `run`: into its own folder, then --json / --reps N / --warmup N. */
+export const RUN_SCRIPT_ARGS = `set -e
 here=$(CDPATH= cd -- "$(dirname -- "$0")" && pwd)
 cd "$here"
 json=0
@@ -50,7 +48,12 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-OMP_NUM_THREADS=\${OMP_NUM_THREADS:-${threads}}
+`;
+
+const RUN_SCRIPT = (threads: number) => `#!/bin/sh
+# Times the pruned model exported by tesa with its specialised kernels on this machine.
+# usage: ./run [--json] [--reps N] [--warmup N]
+${RUN_SCRIPT_ARGS}OMP_NUM_THREADS=\${OMP_NUM_THREADS:-${threads}}
 OMP_WAIT_POLICY=PASSIVE
 export OMP_NUM_THREADS OMP_WAIT_POLICY
 out=$(printf 'inputs ./inputs.bin\\nwarmup %s\\ntime %s\\nquit\\n' "$warmup" "$reps" | ./tesa-runner ./manifest.txt)

@@ -39,6 +39,7 @@ export async function prepareRuntime(config: SearchConfig, opts: { dbPath?: stri
   // Kernels live beside the database, so `--db /tmp/x/t.db` keeps a run's kernels under /tmp/x.
   const backend = getBackend(config.target, { threads: config.threads, cacheDir: cacheDir(opts.dbPath) });
   try {
+    backend.validate?.(graph);
     const capabilities = backend.capabilities();
     const patterns = config.patterns ?? defaultPatterns(capabilities);
     if (patterns.length === 0) {
