@@ -14,7 +14,25 @@ import { writeBenchBundle, type BundleOp } from './bundle.js';
 import { cudaFingerprint } from './fingerprint.js';
 import type { GemmShape } from './kernels/cuda-prelude.js';
 import { engineForSm } from './lower.js';
-import type { RunnerResult } from './cuda-backend.js';
+
+/** One op's line of the kernel runner's (runner.cu) JSON answer. */
+export interface RunnerOpResult {
+  name: string;
+  kind: string;
+  M: number;
+  N: number;
+  K: number;
+  unwritten: number;
+  maxRelError: number | null;
+  samplesMs: number[];
+}
+
+export interface RunnerResult {
+  device: string;
+  sm: string;
+  flush: boolean;
+  ops: RunnerOpResult[];
+}
 
 export interface CudaBenchSide {
   name: string;

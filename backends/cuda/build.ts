@@ -1,7 +1,7 @@
 /**
- * nvcc builds: kernel libraries (one per source hash, kept in `<cacheDir>/<hash>/` beside
- * their source and a record.json, so none is built twice) and the runner (once per
- * fingerprint). cuSPARSELt comes from python3's environment (the wheel PyTorch uses), found
+ * nvcc builds: kernel and glue libraries (one per source hash, kept in `<cacheDir>/<hash>/`
+ * beside their source and a record.json, so none is built twice) and the model runner (once
+ * per fingerprint; the kernel benchmark's runner is built by its bundle's run.sh). cuSPARSELt comes from python3's environment (the wheel PyTorch uses), found
  * at build time and linked with its rpath; a machine without it cannot build nm:2:4 kernels.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -88,17 +88,8 @@ export async function buildKernelLibrary(cacheDir: string, fp: CudaFingerprint, 
   return { hash: k.hash, libraryPath, sourcePath, cached: false, buildMs: res.ms };
 }
 
-export function runnerSourcePath(): string {
-  return join(packageRoot(), 'backends', 'cuda', 'runner', 'runner.cu');
-}
-
 export function modelRunnerSourcePath(): string {
   return join(packageRoot(), 'backends', 'cuda', 'runner', 'model-runner.cu');
-}
-
-/** The runner for this fingerprint, built unless the cache has one for this source. */
-export async function ensureCudaRunner(cacheDir: string, fp: CudaFingerprint): Promise<string> {
-  return ensureRunnerBinary(cacheDir, fp, { source: runnerSourcePath(), dirPrefix: 'cuda-runner', exe: 'tesa-cuda-runner', libs: ['-lcublas', '-ldl'], what: 'the CUDA runner' });
 }
 
 /** The whole-model runner (model-runner.cu) for this fingerprint, built unless the cache has one for this source. */

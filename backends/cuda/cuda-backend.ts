@@ -30,25 +30,6 @@ export interface CudaBackendOptions {
   cacheDir?: string;
 }
 
-/** One op's line of the runner's JSON answer. */
-export interface RunnerOpResult {
-  name: string;
-  kind: string;
-  M: number;
-  N: number;
-  K: number;
-  unwritten: number;
-  maxRelError: number | null;
-  samplesMs: number[];
-}
-
-export interface RunnerResult {
-  device: string;
-  sm: string;
-  flush: boolean;
-  ops: RunnerOpResult[];
-}
-
 export function cudaCapabilities(): Capabilities {
   return {
     patterns: ['block', 'tile', 'nm', 'row', 'col'],
@@ -65,24 +46,6 @@ export function cudaCapabilities(): Capabilities {
     // The kernels that beat cuBLAS on the H100 (notes/BENCHMARKS.md): tile-wise first.
     defaultPatterns: ['tile:128', 'block:32x32', 'row'],
   };
-}
-
-/** Runs the runner on a manifest; rejects with the runner's stderr tail on failure. */
-export function runRunner(runner: string, manifest: string, cwd: string, timeoutMs: number): Promise<RunnerResult> {
-  return new Promise((resolve, reject) => {
-    execFile(runner, [manifest], { cwd, timeout: timeoutMs, maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const tail = String(stderr).trim().split('\n').slice(-3).join(' | ');
-        reject(new TesaError('RUN_FAILED', `the CUDA runner failed: ${tail || err.message}`, `manifest ${join(cwd, manifest)}`));
-        return;
-      }
-      try {
-        resolve(JSON.parse(stdout) as RunnerResult);
-      } catch {
-        reject(new TesaError('RUN_FAILED', 'the CUDA runner printed no JSON', `manifest ${join(cwd, manifest)}`));
-      }
-    });
-  });
 }
 
 /** What compile leaves in the model folder for run (model.json). */
