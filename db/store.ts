@@ -276,9 +276,28 @@ export function openStore(path?: string, opts: OpenOptions = {}): Store {
   }
   if (!readonly) ensureDir(dirname(file));
 
+  // SQLite answers some lock conflicts with SQLITE_BUSY at once instead of waiting (two
+  // processes creating one database: both read, then both want to switch it to WAL or migrate
+  // it). Those are retried, with a little jitter, for as long as the busy timeout would wait.
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return openStoreOnce(file, readonly);
+    } catch (e) {
+      const busy = e instanceof TesaError && e.code === 'STORE' && /SQLITE_BUSY/.test(e.message);
+      if (!busy || Date.now() >= deadline) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + ((attempt * 37) % 80));
+    }
+  }
+}
+
+/** How long opening a database waits for another process's lock (SQLite's busy timeout, and retries of immediate BUSY). */
+const BUSY_WAIT_MS = 5_000;
+
+function openStoreOnce(file: string, readonly: boolean): Store {
   let db: Database.Database;
   try {
-    db = new Database(file, { readonly, fileMustExist: readonly, timeout: 5_000 });
+    db = new Database(file, { readonly, fileMustExist: readonly, timeout: BUSY_WAIT_MS });
   } catch (e) {
     throw storeError(file, e);
   }
