@@ -31,6 +31,22 @@ describe('--target cuda on a model with ops the GPU path lacks', () => {
     expect(r.stderr).toMatch(/^tesa: node '\/conv1\/Conv' \(Conv\)/);
   });
 
+  it('inspect --target cuda shows the GPU program without a GPU, and refuses what it cannot run', () => {
+    const r = spawnSync(process.execPath, [cli, 'inspect', 'zoo:bert-mini', '--target', 'cuda', '--json'], { encoding: 'utf8', env, timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const d = JSON.parse(r.stdout) as { steps: Record<string, number>; fusedOps: number; glueKernels: number; linears: unknown[]; memory: { constantBytes: number } };
+    expect(d.steps).toMatchObject({ linear: 24, bmm: 8, softmax: 4, layernorm: 9, gather: 3 });
+    expect(d.fusedOps).toBeGreaterThan(40);
+    expect(d.glueKernels).toBeLessThanOrEqual(10);
+    expect(d.linears).toHaveLength(24);
+    expect(d.memory.constantBytes).toBeGreaterThan(2 * 11e6); // ~11M parameters in fp16
+    const text = spawnSync(process.execPath, [cli, 'inspect', 'zoo:bert-mini', '--target', 'cuda'], { encoding: 'utf8', env, timeout: 120_000 });
+    expect(text.stdout).toMatch(/GPU steps \(\d+ element-wise ops fused into them\)/);
+    const bad = spawnSync(process.execPath, [cli, 'inspect', 'zoo:resnet18', '--target', 'cuda'], { encoding: 'utf8', env, timeout: 120_000 });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/^tesa: node '\/conv1\/Conv' \(Conv\)/);
+  });
+
   it('bench model checks its options: --pattern without --sparsity, --threads on cuda', () => {
     const a = spawnSync(process.execPath, [cli, 'bench', 'model', 'zoo:bert-mini', '--target', 'cuda', '--pattern', 'tile:128'], { encoding: 'utf8', env, timeout: 60_000 });
     expect(a.status).toBe(2);

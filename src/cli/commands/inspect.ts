@@ -9,12 +9,16 @@ import { findLayerGroups, groupsJson, renderGroups } from '../../tesa/groups.js'
 import { summarize, type GraphSummary } from '../../model/summary.js';
 import { table } from '../format.js';
 import { parseDimBindings, printJson } from '../options.js';
+import { badInput } from '../../errors.js';
+import type { CudaProgramDescription } from '../../../backends/cuda/model/describe.js';
 
 export interface InspectOptions {
   json?: boolean;
   dim?: Record<string, number>;
   /** List the layer groups (src/tesa/groups.ts) instead of the summary. */
   groups?: boolean;
+  /** cuda: show what the model becomes on the GPU (no GPU needed). */
+  target?: string;
 }
 
 /** `--dim name=value`, repeatable (and `a=1,b=2` in one go); later values win. */
@@ -57,6 +61,19 @@ export function renderSummary(spec: string, s: GraphSummary): string {
   return `${lines.join('\n')}\n`;
 }
 
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+export function renderCudaDescription(spec: string, d: CudaProgramDescription): string {
+  const lines = [`model       ${spec} on cuda: ${d.nodes} graph nodes → ${Object.values(d.steps).reduce((a, n) => a + n, 0)} GPU steps (${d.fusedOps} element-wise ops fused into them)`];
+  lines.push(table(['step', 'count'], Object.entries(d.steps).sort(([, a], [, b]) => b - a).map(([k, n]) => [k, String(n)])).replace(/^/gm, '  '));
+  lines.push(`glue        ${d.glueKernels} distinct generated kernels`);
+  const shapes = new Map<string, number>();
+  for (const l of d.linears) shapes.set(`${l.M}x${l.N}x${l.K}`, (shapes.get(`${l.M}x${l.N}x${l.K}`) ?? 0) + 1);
+  lines.push(`linears     ${d.linears.length} (tokens × out × in: ${[...shapes].map(([s, n]) => `${n}× ${s}`).join(', ')})`);
+  lines.push(`memory      fp16 constants ${mib(d.memory.constantBytes)}, activations ${mib(d.memory.activationBytes)}, inputs ${mib(d.memory.inputBytes)}, outputs ${mib(d.memory.outputBytes)}`);
+  return `${lines.join('\n')}\n`;
+}
+
 /** Loads and summarises `spec`; the JSON `tesa inspect --json` prints. */
 export async function inspectModel(spec: string, opts: InspectOptions = {}): Promise<{ graph: Graph; summary: GraphSummary }> {
   const graph = await loadModel(spec, { dims: opts.dim });
@@ -71,7 +88,16 @@ export function register(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .option('--dim <name=value>', 'value of a symbolic input dim (repeatable)', collectDim, {})
     .option('--groups', 'list the layer groups: the weight axes that must share a mask')
+    .option('--target <target>', 'cuda: show the model as the CUDA backend runs it (steps, fused ops, kernels, memory); needs no GPU')
     .action(async (model: string, opts: InspectOptions) => {
+      if (opts.target !== undefined) {
+        if (opts.target !== 'cuda') throw badInput(`--target '${opts.target}' has nothing to show for inspect`, 'use --target cuda, or leave it out for the model summary');
+        const { describeCudaProgram } = await import('../../../backends/cuda/model/describe.js');
+        const d = describeCudaProgram(await loadModel(model, { dims: opts.dim }));
+        if (opts.json) printJson(d);
+        else process.stdout.write(renderCudaDescription(model, d));
+        return;
+      }
       if (opts.groups) {
         const groups = findLayerGroups(await loadModel(model, { dims: opts.dim }));
         if (opts.json) printJson(groupsJson(groups));
