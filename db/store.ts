@@ -12,6 +12,7 @@ import { accessSync, constants as fsConstants, existsSync, readFileSync, statSyn
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { TesaError } from '../src/errors.js';
+import { sleepSync } from '../src/util/sleep-sync.js';
 import { dbPath, ensureDir } from '../src/util/state-dir.js';
 import type { Fingerprint, KernelIndex, KernelRecord } from '../backends/backend.js';
 import type { Candidate } from '../src/space/space.js';
@@ -286,7 +287,7 @@ export function openStore(path?: string, opts: OpenOptions = {}): Store {
     } catch (e) {
       const busy = e instanceof TesaError && e.code === 'STORE' && /SQLITE_BUSY/.test(e.message);
       if (!busy || Date.now() >= deadline) throw e;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20 + ((attempt * 37) % 80));
+      sleepSync(20 + ((attempt * 37) % 80));
     }
   }
 }

@@ -7,6 +7,7 @@
  */
 import { TesaError } from '../../src/errors.js';
 import { interleaved } from '../../src/evaluate/measure.js';
+import { relError } from '../../src/evaluate/rel-error.js';
 import { summarize, type LatencyStats } from '../../src/evaluate/stats.js';
 import { cloneGraph, type Graph } from '../../src/model/graph.js';
 import { randomInputs } from '../../src/model/inputs.js';
@@ -75,16 +76,12 @@ function kernelCounts(m: CompiledModel): Record<string, number> {
   return c;
 }
 
+/** The worst relError over the outputs of `a`, each against its namesake in `b` (Infinity when one is missing). */
 function maxRelDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>): number {
   let worst = 0;
   for (const [name, x] of a) {
     const y = b.get(name);
-    if (!y || y.length !== x.length) return Infinity;
-    let scale = 1e-3;
-    for (const v of y) scale = Math.max(scale, Math.abs(v));
-    let d = 0;
-    for (let i = 0; i < x.length; i++) d = Math.max(d, Math.abs(x[i]! - y[i]!));
-    worst = Math.max(worst, Number.isFinite(d) ? d / scale : Infinity);
+    worst = Math.max(worst, y ? relError(x, y) : Infinity);
   }
   return worst;
 }

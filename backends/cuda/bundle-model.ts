@@ -7,9 +7,9 @@
  */
 import { chmodSync, copyFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { TesaError } from '../../src/errors.js';
 import { RUN_SCRIPT_ARGS, type BundleInfo } from '../../src/export/bundle.js';
 import type { CompiledModel } from '../backend.js';
+import { readModelInfo } from './model/model-files.js';
 
 const RUN_SCRIPT = `#!/bin/sh
 # Times the pruned model exported by tesa on this GPU: the whole model as one CUDA graph,
@@ -28,12 +28,7 @@ fi
 `;
 
 export function writeCudaBundle(model: CompiledModel, dir: string): BundleInfo {
-  let info: { runner: string; inputs: Array<{ buf: number; defaultFile: string }> };
-  try {
-    info = JSON.parse(readFileSync(join(model.dir, 'model.json'), 'utf8')) as typeof info;
-  } catch (e) {
-    throw new TesaError('INTERNAL', `compiled CUDA model ${model.dir} lacks model.json`, 'the backend changed its folder layout: report it', { cause: e });
-  }
+  const info = readModelInfo(model.dir);
   mkdirSync(join(dir, 'kernels'), { recursive: true });
   copyFileSync(info.runner, join(dir, 'tesa-cuda-model-runner'));
   chmodSync(join(dir, 'tesa-cuda-model-runner'), 0o755);

@@ -23,8 +23,8 @@ import { cudaFingerprint, type CudaFingerprint } from './fingerprint.js';
 import { fromHalfArray } from './half.js';
 import { cudaKernelHash, engineForSm, lowerGemm } from './lower.js';
 import { emitGlue } from './model/glue.js';
-import { lowerGraph, type LinearSource } from './model/lower-graph.js';
-import { bufferBytes, DataFileWriter, deviceBytes } from './model/model-files.js';
+import { linearMathWeight, lowerGraph, type LinearSource } from './model/lower-graph.js';
+import { bufferBytes, DataFileWriter, deviceBytes, readModelInfo, type CudaModelInfo } from './model/model-files.js';
 
 export interface CudaBackendOptions {
   cacheDir?: string;
@@ -48,15 +48,6 @@ export function cudaCapabilities(): Capabilities {
   };
 }
 
-/** What compile leaves in the model folder for run (model.json). */
-interface CudaModelInfo {
-  runner: string;
-  inputs: Array<{ name: string; buf: number; dtype: 'f16' | 'i64'; shape: number[]; defaultFile: string }>;
-  outputs: Array<{ name: string; buf: number; shape: number[] }>;
-  /** Graph node of each linear, by index. */
-  linearNodes: string[];
-}
-
 /** Runs `f` over `items` with at most `limit` at a time, results in order. */
 async function mapLimit<T, R>(items: readonly T[], limit: number, f: (item: T, i: number) => Promise<R>): Promise<R[]> {
   const out = new Array<R>(items.length);
@@ -73,19 +64,9 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, f: (item: T, i
 
 /** A linear layer's weight in the math view N×K and its mask there (null when dense). */
 function linearWeight(graph: Graph, d: LinearSource, sparsity: CompileOptions['sparsity']): { w: Float32Array; mask: Uint8Array | null; pattern: string } {
-  const t = graph.tensors.get(d.weight)!;
-  const src = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>, Number);
-  const { N, K } = d;
-  const w = new Float32Array(N * K);
   const ws = sparsity?.get(d.weight);
-  const mask = ws && ws.pattern !== 'dense' ? new Uint8Array(N * K) : null;
-  for (let n = 0; n < N; n++)
-    for (let k = 0; k < K; k++) {
-      const at = d.stored === 'NK' ? n * K + k : k * N + n;
-      w[n * K + k] = src[at]!;
-      if (mask) mask[n * K + k] = ws!.mask[at]!;
-    }
-  return { w, mask, pattern: ws?.pattern ?? 'dense' };
+  const dense = !ws || ws.pattern === 'dense';
+  return { ...linearMathWeight(graph, d, dense ? undefined : ws.mask), pattern: ws?.pattern ?? 'dense' };
 }
 
 export class CudaBackend implements Backend {
@@ -132,7 +113,7 @@ export class CudaBackend implements Backend {
       }
       for (const inp of program.inputs) {
         const file = join(model, `input-${inp.buf}.bin`);
-        writeFileSync(file, deviceBytes(inp.dtype, defaults[inp.name] as Float32Array | BigInt64Array));
+        writeFileSync(file, deviceBytes(inp.dtype, defaults[inp.name]!));
         inputs.push({ ...inp, defaultFile: file });
       }
       const engine = engineForSm(fp.details.sm ?? '');
@@ -145,11 +126,11 @@ export class CudaBackend implements Backend {
         if (fallback) l = { kernel: 'cublas-dense', code: null, needsCusparseLt: false, computedFraction: 1 };
         const masked = mask ? w.map((x, i) => (mask[i] ? x : 0)) : w;
         const offset = data.append(deviceBytes('f16', masked));
-        return { d, l, pattern, offset, fallback };
+        return { d, l, pattern, offset, fallback, hash: l.code === null ? null : cudaKernelHash(l.code, fp.id) };
       });
       const glue = emitGlue(program, graph.name);
       const jobs: Array<{ hash: string; code: string; needsCusparseLt: boolean; entry: string }> = [{ hash: cudaKernelHash(glue.code, fp.id), code: glue.code, needsCusparseLt: false, entry: 'tesa_model_run' }];
-      for (const x of lowered) if (x.l.code !== null) jobs.push({ hash: cudaKernelHash(x.l.code, fp.id), code: x.l.code, needsCusparseLt: x.l.needsCusparseLt, entry: 'tesa_run' });
+      for (const x of lowered) if (x.hash !== null && x.l.code !== null) jobs.push({ hash: x.hash, code: x.l.code, needsCusparseLt: x.l.needsCusparseLt, entry: 'tesa_run' });
       const unique = [...new Map(jobs.map((j) => [j.hash, j])).values()];
       let done = 0;
       let fromCache = 0;
@@ -164,10 +145,9 @@ export class CudaBackend implements Backend {
       const byHash = new Map(arts.map((a) => [a.hash, a]));
       const plan: OpPlan[] = [];
       for (const x of lowered) {
-        const hash = x.l.code === null ? null : cudaKernelHash(x.l.code, fp.id);
-        const lib = hash ? byHash.get(hash)!.libraryPath : '-';
-        lines.push(`linear ${x.d.index} ${hash ? 'lib' : 'cublas'} ${lib} ${x.d.M} ${x.d.N} ${x.d.K} ${x.offset}`);
-        plan.push({ node: x.d.node, opType: 'MatMul', kernel: x.l.kernel, params: { M: x.d.M, N: x.d.N, K: x.d.K, pattern: x.pattern, hash, computedFraction: x.l.computedFraction, ...(x.fallback ? { fallback: 'no feature-major sparse kernel on this SM: dense on the masked weight' } : {}) } });
+        const lib = x.hash ? byHash.get(x.hash)!.libraryPath : '-';
+        lines.push(`linear ${x.d.index} ${x.hash ? 'lib' : 'cublas'} ${lib} ${x.d.M} ${x.d.N} ${x.d.K} ${x.offset}`);
+        plan.push({ node: x.d.node, opType: 'MatMul', kernel: x.l.kernel, params: { M: x.d.M, N: x.d.N, K: x.d.K, pattern: x.pattern, hash: x.hash, computedFraction: x.l.computedFraction, ...(x.fallback ? { fallback: 'no feature-major sparse kernel on this SM: dense on the masked weight' } : {}) } });
       }
       const glueArt = byHash.get(jobs[0]!.hash)!;
       lines.push(`glue ${glueArt.libraryPath}`);
@@ -185,7 +165,7 @@ export class CudaBackend implements Backend {
   }
 
   async run(model: CompiledModel, options: RunOptions): Promise<RunResult> {
-    const info = JSON.parse(readFileSync(join(model.dir, 'model.json'), 'utf8')) as CudaModelInfo;
+    const info = readModelInfo(model.dir);
     const p = options.protocol;
     const reps = Math.max(1, p.maxReps);
     const tag = `${process.pid}-${Date.now().toString(36)}`;
@@ -195,7 +175,7 @@ export class CudaBackend implements Backend {
       const given = options.inputs?.get(inp.name);
       if (given) {
         const file = join(model.dir, `input-${inp.buf}-${tag}.bin`);
-        writeFileSync(file, deviceBytes(inp.dtype, given as Float32Array | BigInt64Array));
+        writeFileSync(file, deviceBytes(inp.dtype, given));
         temp.push(file);
         lines.push(`input ${inp.buf} ${file}`);
       } else lines.push(`input ${inp.buf} ${inp.defaultFile}`);

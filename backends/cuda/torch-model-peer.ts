@@ -50,7 +50,7 @@ export function writeTorchBertFiles(graph: Graph, inputs: Map<string, Float32Arr
 export async function torchBertPeers(graph: Graph, inputs: Map<string, Float32Array | BigInt64Array>, reps: number): Promise<TorchModelPeers> {
   const none = (error: string): TorchModelPeers => ({ peers: [{ name: 'torch', error }], output: null });
   if (process.env.TESA_TORCH === '0') return none('TESA_TORCH=0');
-  if (graph.metadata?.family !== 'bert' || !graph.metadata.spec) return none('the PyTorch peer knows zoo BERT models only');
+  if (graph.metadata?.family !== 'bert') return none('the PyTorch peer knows zoo BERT models only');
   const probe = await python(['-c', 'import torch; assert torch.cuda.is_available()'], 60_000);
   if (!probe.ok) return none('python3 has no torch with CUDA');
   const dir = mkdtempSync(join(tmpdir(), 'tesa-torch-peer-'));

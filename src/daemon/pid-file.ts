@@ -5,6 +5,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmdirSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { TesaError } from '../errors.js';
+import { sleepSync } from '../util/sleep-sync.js';
 
 /** True when a process with this pid exists (EPERM: exists, not ours). */
 export function processAlive(pid: number): boolean {
@@ -73,7 +74,7 @@ function withTakeoverLock<T>(path: string, fn: () => T): T {
         /* gone already */
       }
       if (attempt > 50) throw new TesaError('LOCKED', `${lock} is held by another starting daemon`, `remove ${lock} if no tesa daemon is starting`);
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+      sleepSync(100);
     }
   }
   try {

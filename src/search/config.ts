@@ -142,6 +142,11 @@ export interface RawOptimizeOptions {
 
 export const TARGETS = ['cpu', 'cuda'] as const;
 
+/** Precisions searched when --precisions is not given: the CUDA backend computes in fp16 (tensor cores), the CPU in fp32. */
+function defaultPrecisions(target: string): Precision[] {
+  return [target === 'cuda' ? 'fp16' : 'fp32'];
+}
+
 /** Every option checked and defaulted; throws BAD_INPUT at the first bad one. */
 export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: number): SearchConfig {
   const model = (raw.model ?? DEFAULT_MODEL).trim();
@@ -164,8 +169,7 @@ export function resolveSearchConfig(raw: RawOptimizeOptions, defaultThreads: num
     timeLimitMs: raw.timeLimit === undefined ? DEFAULT_TIME_LIMIT_MS : parseDuration(raw.timeLimit),
     seed: raw.seed === undefined ? 1 : parseSeed(raw.seed),
     patterns: raw.patterns === undefined ? null : parsePatternList(raw.patterns),
-    // The CUDA backend computes in fp16 (tensor cores); the CPU's default is fp32.
-    precisions: raw.precisions === undefined ? [target === 'cuda' ? 'fp16' : 'fp32'] : parsePrecisionList(raw.precisions),
+    precisions: raw.precisions === undefined ? defaultPrecisions(target) : parsePrecisionList(raw.precisions),
     groups: parseChoice(raw.groups ?? 'on', '--groups', ['on', 'off'] as const),
     evaluator,
     cost: parseChoice(raw.cost ?? 'latency', '--cost', ['latency', 'flops'] as const),
@@ -209,7 +213,7 @@ export function configFromStored(model: string, target: string, strategy: string
     timeLimitMs: o.timeLimitMs ?? DEFAULT_TIME_LIMIT_MS,
     seed: o.seed ?? 1,
     patterns: o.patterns ?? null,
-    precisions: o.precisions ?? ['fp32'],
+    precisions: o.precisions ?? defaultPrecisions(target),
     groups: o.groups ?? 'on',
     evaluator: o.evaluator ?? 'proxy',
     cost: o.cost ?? 'latency',

@@ -45,9 +45,7 @@ export async function prepareRuntime(config: SearchConfig, opts: { dbPath?: stri
     if (patterns.length === 0) {
       throw new TesaError('UNSUPPORTED', `the ${config.target} backend offers no sparse kernels (it supports ${capabilities.patterns.join(', ')})`, 'there is nothing to search on this backend; try another --target');
     }
-    // fp32 is the default precision; a backend without it (CUDA: fp16 tensor cores) searches its own first precision.
-    const precisions = config.precisions.length === 1 && config.precisions[0] === 'fp32' && !capabilities.precisions.includes('fp32') ? capabilities.precisions.slice(0, 1) : config.precisions;
-    const space = buildSearchSpace(graph, layerGroups, capabilities, { patterns, precisions, groups: config.groups, propagatePrecision: config.propagatePrecision, int8Outliers: config.int8Outliers });
+    const space = buildSearchSpace(graph, layerGroups, capabilities, { patterns, precisions: config.precisions, groups: config.groups, propagatePrecision: config.propagatePrecision, int8Outliers: config.int8Outliers });
     if (space.groups.length === 0) {
       throw badInput(`${config.model}: no layer has weights that can be pruned with ${patterns.join(', ')}`, 'try other --patterns, or a model with MatMul/Gemm/Conv weights');
     }

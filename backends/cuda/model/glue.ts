@@ -149,11 +149,12 @@ class Emitter {
 
   constructor(private readonly p: Program) {}
 
-  private kernel(kind: string, signature: string, body: string): string {
+  /** The kernel's name (one kernel per distinct body); `threads` is its block size at every launch. */
+  private kernel(kind: string, threads: number, signature: string, body: string): string {
     const key = `${signature}\n${body}`;
     let k = this.kernels.get(key);
     if (!k) {
-      k = { name: `k${this.kernels.size}_${kind}`, body: `__global__ void __launch_bounds__(${kind === 'row' ? ROW_THREADS : kind === 'rowsplit' ? SPLIT_THREADS : THREADS}) NAME(${signature}) {\n${body}\n}` };
+      k = { name: `k${this.kernels.size}_${kind}`, body: `__global__ void __launch_bounds__(${threads}) NAME(${signature}) {\n${body}\n}` };
       this.kernels.set(key, k);
     }
     return k.name;
@@ -207,7 +208,7 @@ class Emitter {
   __half2 *r = (__half2 *)&res;
   ${outs}
   *(${vecT} *)(y + oy) = res;`;
-          const name = this.kernel('ew', [...lp.sig, '__half *__restrict__ y'].join(', '), body);
+          const name = this.kernel('ew', THREADS, [...lp.sig, '__half *__restrict__ y'].join(', '), body);
           this.calls.push(`${comment} (${w} per thread)\n  ${name}<<<${Math.ceil(n / w / THREADS)}, ${THREADS}, 0, s>>>(${[...lp.args, this.ptr(s.out, false)].join(', ')});`);
           return;
         }
@@ -216,7 +217,7 @@ class Emitter {
     ${offsets('i', s.out.shape, order, views, ['oy', ...names])}
   ${lp.loads(names)}
   y[oy] = __float2half(${exprC(s.src.expr)});`;
-        const name = this.kernel('ew', [...lp.sig, '__half *__restrict__ y'].join(', '), body);
+        const name = this.kernel('ew', THREADS, [...lp.sig, '__half *__restrict__ y'].join(', '), body);
         this.calls.push(`${comment}\n  ${name}<<<${Math.ceil(n / THREADS)}, ${THREADS}, 0, s>>>(${[...lp.args, this.ptr(s.out, false)].join(', ')});`);
         return;
       }
@@ -240,7 +241,7 @@ class Emitter {
   if (id < 0) id += ${V};
   id = id < 0 ? 0 : (id >= ${V} ? ${V - 1} : id);  // out of range: clamp (onnxruntime would fail)
   y[oy] = table[${s.table.offset} + id * ${s.table.strides[0]}LL + d * ${s.table.strides[1]}LL];`;
-        const name = this.kernel('gather', 'const __half *__restrict__ table, const long long *__restrict__ ids, __half *__restrict__ y', body);
+        const name = this.kernel('gather', THREADS, 'const __half *__restrict__ table, const long long *__restrict__ ids, __half *__restrict__ y', body);
         this.calls.push(`${comment}\n  ${name}<<<${Math.ceil(n / THREADS)}, ${THREADS}, 0, s>>>(${this.ptr(s.table, true)}, ${this.ptr(s.ids, true)}, ${this.ptr(s.out, false)});`);
         return;
       }
@@ -375,9 +376,10 @@ ${red('sum', `t + part[k * ${R} + r]`)}
     y[${at(0, 'c')}] = ${finish('x', 'c')};
   }`;
     }
-    const name = this.kernel(warp ? 'row' : 'rowsplit', [...lp.sig, '__half *__restrict__ y'].join(', ') + extra, body);
+    const threads = warp ? ROW_THREADS : SPLIT_THREADS;
+    const name = this.kernel(warp ? 'row' : 'rowsplit', threads, [...lp.sig, '__half *__restrict__ y'].join(', ') + extra, body);
     const blocks = warp ? Math.ceil(rows / (ROW_THREADS / 32)) : Math.ceil(rows / splitRows);
-    this.calls.push(`${comment} (${warp ? 'warp' : 'thread'} per row)\n  ${name}<<<${blocks}, ${warp ? ROW_THREADS : SPLIT_THREADS}, 0, s>>>(${[...lp.args, this.ptr(s.out, false)].join(', ')}${extraArgs});`);
+    this.calls.push(`${comment} (${warp ? 'warp' : 'thread'} per row)\n  ${name}<<<${blocks}, ${threads}, 0, s>>>(${[...lp.args, this.ptr(s.out, false)].join(', ')}${extraArgs});`);
   }
 
   /** cuBLAS batched GEMM through per-batch pointer arrays built at init (any batch strides). */

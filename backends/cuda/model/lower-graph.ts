@@ -15,6 +15,7 @@
 import { TesaError } from '../../../src/errors.js';
 import { attrFloat, attrInt, attrInts, consumers, type Graph, type Node, type Tensor } from '../../../src/model/graph.js';
 import type { BinaryFn, BufferDecl, ElemType, Expr, LinearDecl, Operand, Program, Step, UnaryFn, View } from './program.js';
+import { asFloat32, asInt64 } from './model-files.js';
 import { broadcastShapes, broadcastView, product, reshapeView, rowMajorStrides, storageOrder, stridesInOrder, transposeView } from './views.js';
 
 type Value = { kind: 'view'; view: View; dtype: ElemType } | { kind: 'lazy'; operand: Operand } | { kind: 'scalar'; value: number };
@@ -26,6 +27,25 @@ export interface LinearSource extends LinearDecl {
 
 export interface LoweredProgram extends Program {
   linears: LinearSource[];
+}
+
+/**
+ * A linear layer's weight in the math view N×K (row-major), and its mask there when one is
+ * given (stored like the weight): what kernels, cuBLAS and the reference interpreter take.
+ */
+export function linearMathWeight(graph: Graph, d: LinearSource, storedMask?: ArrayLike<number>): { w: Float32Array; mask: Uint8Array | null } {
+  const t = graph.tensors.get(d.weight)!;
+  const src = asFloat32(t.data!);
+  const { N, K } = d;
+  const w = new Float32Array(N * K);
+  const mask = storedMask ? new Uint8Array(N * K) : null;
+  for (let n = 0; n < N; n++)
+    for (let k = 0; k < K; k++) {
+      const at = d.stored === 'NK' ? n * K + k : k * N + n;
+      w[n * K + k] = src[at]!;
+      if (mask) mask[n * K + k] = storedMask![at]!;
+    }
+  return { w, mask };
 }
 
 const UNARY: Record<string, UnaryFn> = { Erf: 'erf', Relu: 'relu', Tanh: 'tanh', Sigmoid: 'sigmoid', Exp: 'exp', Log: 'log', Sqrt: 'sqrt', Neg: 'neg', Abs: 'abs', Reciprocal: 'recip' };
@@ -66,7 +86,6 @@ class Lowerer {
   readonly linears: LinearSource[] = [];
   private readonly values = new Map<string, Value>();
   private readonly constViews = new Map<string, { view: View; dtype: ElemType }>();
-  private readonly bufferTypes: ElemType[] = [];
 
   private readonly users: Map<string, Node[]>;
 
@@ -118,12 +137,7 @@ class Lowerer {
   addBuffer(dtype: ElemType, numel: number, role: BufferDecl['role'], name: string, data?: Float32Array | BigInt64Array): number {
     const id = this.buffers.length;
     this.buffers.push({ id, dtype, numel: Math.max(1, numel), role, name, ...(data ? { data } : {}) });
-    this.bufferTypes.push(dtype);
     return id;
-  }
-
-  bufferType(id: number): ElemType {
-    return this.bufferTypes[id]!;
   }
 
   set(name: string, v: Value): void {
@@ -143,17 +157,11 @@ class Lowerer {
   constView(t: Tensor): { view: View; dtype: ElemType } {
     const hit = this.constViews.get(t.name);
     if (hit) return hit;
-    const n = product(t.shape);
-    let made: { view: View; dtype: ElemType };
-    if (FLOAT_TYPES.has(t.dtype)) {
-      const data = t.data instanceof Float32Array ? t.data : Float32Array.from(t.data as ArrayLike<number>, Number);
-      made = { view: { buf: this.addBuffer('f16', n, 'const', t.name, data), offset: 0, shape: [...t.shape], strides: rowMajorStrides(t.shape) }, dtype: 'f16' };
-    } else if (t.dtype === 'int64' || t.dtype === 'int32') {
-      const data = t.data instanceof BigInt64Array ? t.data : BigInt64Array.from(t.data as ArrayLike<number>, (x) => BigInt(x));
-      made = { view: { buf: this.addBuffer('i64', n, 'const', t.name, data), offset: 0, shape: [...t.shape], strides: rowMajorStrides(t.shape) }, dtype: 'i64' };
-    } else {
-      throw new TesaError('UNSUPPORTED', `constant '${t.name}' has type ${t.dtype}`, 'the CUDA backend holds float and int64 tensors');
-    }
+    const float = FLOAT_TYPES.has(t.dtype);
+    if (!float && t.dtype !== 'int64' && t.dtype !== 'int32') throw new TesaError('UNSUPPORTED', `constant '${t.name}' has type ${t.dtype}`, 'the CUDA backend holds float and int64 tensors');
+    const dtype: ElemType = float ? 'f16' : 'i64';
+    const data = float ? asFloat32(t.data!) : asInt64(t.data!);
+    const made = { view: { buf: this.addBuffer(dtype, product(t.shape), 'const', t.name, data), offset: 0, shape: [...t.shape], strides: rowMajorStrides(t.shape) }, dtype };
     this.constViews.set(t.name, made);
     return made;
   }
@@ -204,7 +212,7 @@ class Lowerer {
       }
     }
     if (!best) return [...o.shape.keys()];
-    const order = storageOrder(best.shape, best.strides.map((s) => (s === 0 ? 0 : s)));
+    const order = storageOrder(best.shape, best.strides);
     // Broadcast dims of the leader go outermost so the rest stays packed in its order.
     const zero = order.filter((d) => best!.strides[d] === 0);
     return [...zero, ...order.filter((d) => best!.strides[d] !== 0)];
@@ -213,18 +221,12 @@ class Lowerer {
   /** Writes the value into a new temp buffer laid out as `strides` (default: its natural order). */
   materialize(v: Value, shape: readonly number[], name: string, strides?: number[]): View {
     if (v.kind === 'view' && !strides) return v.view;
+    if (v.kind === 'view' && v.dtype === 'i64') throw new TesaError('INTERNAL', `cannot copy int64 tensor ${name}`, 'int64 tensors are ids and masks, used in place');
     const src = this.operand(v, shape);
     const outStrides = strides ?? stridesInOrder(shape, this.naturalOrder(src));
     const out: View = { buf: this.addBuffer('f16', product(shape), 'temp', name), offset: 0, shape: [...shape], strides: outStrides };
-    if (v.kind === 'view' && v.dtype === 'i64') throw new TesaError('INTERNAL', `cannot copy int64 tensor ${name}`, 'int64 tensors are ids and masks, used in place');
     this.steps.push({ kind: 'ew', out, src });
     return out;
-  }
-
-  /** The view of a value whose storage is one of `accept`; materialises a copy otherwise. */
-  asView(v: Value, shape: readonly number[], name: string): View {
-    if (v.kind === 'view') return v.view;
-    return this.materialize(v, shape, name);
   }
 
   lowerNode(node: Node): void {
@@ -364,7 +366,7 @@ class Lowerer {
 
   /** A matrix view cuBLAS can take: one of the two matrix strides is 1. */
   private matrixView(v: Value, shape: readonly number[], name: string): View {
-    const view = this.asView(v, shape, name);
+    const view = this.materialize(v, shape, name);
     const r = view.shape.length;
     const ok = (x: View): boolean => (x.strides[r - 1] === 1 && x.strides[r - 2]! >= x.shape[r - 1]!) || (x.strides[r - 2] === 1 && x.strides[r - 1]! >= x.shape[r - 2]!);
     if (r >= 2 && ok(view)) return view;

@@ -10,6 +10,7 @@ import { randomInputs } from '../../model/inputs.js';
 import type { TensorData } from '../../model/graph.js';
 import { CpuBackend } from '../../../backends/cpu/cpu-backend.js';
 import { interleaved, type Sampler } from '../../evaluate/measure.js';
+import { relError } from '../../evaluate/rel-error.js';
 import type { LatencyStats } from '../../evaluate/stats.js';
 import { badInput } from '../../errors.js';
 import { parsePattern, parseRatio } from '../../prune/pattern.js';
@@ -42,20 +43,6 @@ export function side(s: LatencyStats): BenchSide {
   return { medianMs: s.medianMs, ciLowMs: s.ciLowMs, ciHighMs: s.ciHighMs, madMs: s.madMs, n: s.n };
 }
 
-/** max |a - b| / max |b| over one tensor (b the reference). */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let m = 0;
-  for (let i = 0; i < b.length; i++) {
-    const x = Number(a[i]);
-    const y = Number(b[i]);
-    if (Number.isNaN(x) !== Number.isNaN(y)) return Infinity;
-    d = Math.max(d, Math.abs(x - y));
-    m = Math.max(m, Math.abs(y));
-  }
-  if (a.length !== b.length) return Infinity;
-  return d === 0 ? 0 : d / Math.max(m, 1e-30);
-}
 
 /** Times ORT's session.run n times. */
 export function ortSampler(run: () => Promise<unknown>): Sampler {

@@ -41,7 +41,7 @@ export function register(program: Command): void {
     .option('--time-limit <duration>', 'start no trial that would not end within this, e.g. 90s, 30m, 2h (default 3m30s)')
     .option('--seed <n>', 'seed of every random choice (default 1)')
     .option('--patterns <list>', 'sparsity patterns to search, comma-separated (default: what the backend accelerates)')
-    .option('--precisions <list>', 'precisions to search, comma-separated (default fp32)')
+    .option('--precisions <list>', 'precisions to search, comma-separated (default fp32; fp16 with --target cuda)')
     .option('--propagate-precision', 'apply the bit-width propagation rule to every candidate (int8 spreads to similar-sized neighbours)')
     .option('--int8-outliers <fraction>', 'int8 weights keep this fraction (largest |w|) in fp32 where the backend finds the mixed plan faster (default 0)')
     .option('--groups <on|off>', 'decide one value per layer group (on) or per layer (off); default on')

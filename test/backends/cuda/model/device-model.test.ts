@@ -14,32 +14,15 @@ import { writeCudaBundle } from '../../../../backends/cuda/bundle-model.js';
 import { runBundle } from '../../../../src/export/bundle.js';
 import { CudaBackend } from '../../../../backends/cuda/cuda-backend.js';
 import { cudaUnavailableReason } from '../../../../backends/cuda/fingerprint.js';
-import { lowerGraph, type LinearSource } from '../../../../backends/cuda/model/lower-graph.js';
+import { linearMathWeight, lowerGraph, type LinearSource } from '../../../../backends/cuda/model/lower-graph.js';
 import { runReference } from '../../../../backends/cuda/model/reference.js';
-import type { Graph } from '../../../../src/model/graph.js';
 import { randomInputs } from '../../../../src/model/inputs.js';
 import { loadModel } from '../../../../src/model/load.js';
 import { runOrt } from '../../../../src/model/ort.js';
+import { relError } from '../../../../src/evaluate/rel-error.js';
 
 const reason = cudaUnavailableReason();
 if (reason !== null) process.stdout.write(`test/backends/cuda/model/device-model.test.ts: skipped: ${reason}\n`);
-
-function relDiff(a: Float32Array, b: ArrayLike<number>): number {
-  let scale = 1e-3;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) {
-    scale = Math.max(scale, Math.abs(b[i]!));
-    d = Math.max(d, Math.abs(a[i]! - b[i]!));
-  }
-  return Number.isFinite(d) ? d / scale : Infinity;
-}
-
-function mathWeight(g: Graph, d: LinearSource): Float32Array {
-  const w = g.tensors.get(d.weight)!.data as Float32Array;
-  const out = new Float32Array(d.N * d.K);
-  for (let n = 0; n < d.N; n++) for (let k = 0; k < d.K; k++) out[n * d.K + k] = d.stored === 'NK' ? w[n * d.K + k]! : w[k * d.N + n]!;
-  return out;
-}
 
 describe.skipIf(reason !== null)('whole models on the GPU', () => {
   const cacheDir = mkdtempSync(join(tmpdir(), 'tesa-cuda-model-'));
@@ -57,11 +40,11 @@ describe.skipIf(reason !== null)('whole models on the GPU', () => {
       expect(res.samplesMs).toHaveLength(5);
       expect(res.samplesMs.every((s) => s > 0)).toBe(true);
       const ort = await runOrt(g, inputs);
-      const ref = runReference(lowerGraph(g), { inputs: feeds, weight: (d) => mathWeight(g, d as LinearSource) });
+      const ref = runReference(lowerGraph(g), { inputs: feeds, weight: (d) => linearMathWeight(g, d as LinearSource).w });
       for (const name of g.outputs) {
         const ours = res.outputs!.get(name)!;
-        expect(relDiff(ours, ort.get(name)!.data as Float32Array)).toBeLessThan(1e-2);
-        expect(relDiff(ours, ref.get(name)!)).toBeLessThan(5e-3);
+        expect(relError(ours, ort.get(name)!.data as Float32Array)).toBeLessThan(1e-2);
+        expect(relError(ours, ref.get(name)!)).toBeLessThan(5e-3);
       }
     }, 600_000);
   }
@@ -82,7 +65,7 @@ describe.skipIf(reason !== null)('whole models on the GPU', () => {
       const a = await backend.run(sparse, { protocol, inputs, wantOutputs: true, check: true });
       const b = await backend.run(dense, { protocol, inputs, wantOutputs: true });
       expect(a.check!.maxRelError).toBeLessThan(5e-3);
-      expect(relDiff(a.outputs!.get('last_hidden_state')!, b.outputs!.get('last_hidden_state')!)).toBeLessThan(1e-2);
+      expect(relError(a.outputs!.get('last_hidden_state')!, b.outputs!.get('last_hidden_state')!)).toBeLessThan(1e-2);
     }, 900_000);
   }
 

@@ -5,25 +5,17 @@
  * feature-major activations, element-wise chains fused into their consumers).
  */
 import { describe, expect, it } from 'vitest';
-import type { Graph } from '../../../../src/model/graph.js';
 import { randomInputs } from '../../../../src/model/inputs.js';
 import { loadModel } from '../../../../src/model/load.js';
 import { runOrt } from '../../../../src/model/ort.js';
-import { lowerGraph, type LinearSource } from '../../../../backends/cuda/model/lower-graph.js';
+import { linearMathWeight, lowerGraph, type LinearSource } from '../../../../backends/cuda/model/lower-graph.js';
 import { runReference } from '../../../../backends/cuda/model/reference.js';
-
-function mathWeight(g: Graph, d: LinearSource): Float32Array {
-  const w = g.tensors.get(d.weight)!.data as Float32Array;
-  const out = new Float32Array(d.N * d.K);
-  for (let n = 0; n < d.N; n++) for (let k = 0; k < d.K; k++) out[n * d.K + k] = d.stored === 'NK' ? w[n * d.K + k]! : w[k * d.N + n]!;
-  return out;
-}
 
 async function compareWithOrt(spec: string): Promise<{ maxAbs: number; scale: number; program: ReturnType<typeof lowerGraph> }> {
   const g = await loadModel(spec);
   const program = lowerGraph(g);
   const inputs = randomInputs(g, 7);
-  const ours = runReference(program, { inputs: new Map(Object.entries(inputs)) as Map<string, Float32Array | BigInt64Array>, weight: (d) => mathWeight(g, d as LinearSource) });
+  const ours = runReference(program, { inputs: new Map(Object.entries(inputs)) as Map<string, Float32Array | BigInt64Array>, weight: (d) => linearMathWeight(g, d as LinearSource).w });
   const ort = await runOrt(g, inputs);
   let maxAbs = 0;
   let scale = 0;

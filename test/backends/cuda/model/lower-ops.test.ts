@@ -6,7 +6,7 @@
  */
 import seedrandom from 'seedrandom';
 import { describe, expect, it } from 'vitest';
-import { lowerGraph, type LinearSource } from '../../../../backends/cuda/model/lower-graph.js';
+import { linearMathWeight, lowerGraph, type LinearSource } from '../../../../backends/cuda/model/lower-graph.js';
 import { runReference } from '../../../../backends/cuda/model/reference.js';
 import { GraphBuilder, int, ints } from '../../../../src/model/graph-builder.js';
 import type { Graph } from '../../../../src/model/graph.js';
@@ -17,16 +17,9 @@ function rand(n: number, seed: string, scale = 1): Float32Array {
   return Float32Array.from({ length: n }, () => (r() * 2 - 1) * scale);
 }
 
-function mathWeight(g: Graph, d: LinearSource): Float32Array {
-  const w = g.tensors.get(d.weight)!.data as Float32Array;
-  const out = new Float32Array(d.N * d.K);
-  for (let n = 0; n < d.N; n++) for (let k = 0; k < d.K; k++) out[n * d.K + k] = d.stored === 'NK' ? w[n * d.K + k]! : w[k * d.N + n]!;
-  return out;
-}
-
 async function agree(g: Graph, inputs: Record<string, Float32Array>): Promise<number> {
   const p = lowerGraph(g);
-  const ours = runReference(p, { inputs: new Map(Object.entries(inputs)), weight: (d) => mathWeight(g, d as LinearSource) });
+  const ours = runReference(p, { inputs: new Map(Object.entries(inputs)), weight: (d) => linearMathWeight(g, d as LinearSource).w });
   const ort = await runOrt(g, inputs);
   let worst = 0;
   for (const [name, v] of ours) {
